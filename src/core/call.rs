@@ -1,0 +1,307 @@
+//! One call's state machine. The driver (JS or the storm simulator) starts a call, performs
+//! each [`Action`] it is given, and reports back; the call decides everything else.
+//!
+//! ```text
+//!   start ──► Send ──outcome──► Retry(delay) ──(wait)──► resume ──► Send …
+//!                       │                 └──decline──► Settle
+//!                       └────────────────► Settle(Last | Deadline)        abort ──► Settle
+//! ```
+
+use alloc::string::String;
+
+use super::backoff::{backoff_delay, unit};
+use super::breaker::Admission;
+use super::classify::{Outcome, RetryReason};
+use super::engine::Engine;
+use super::headers::{ServerHints, server_wait_ms};
+use super::policy::Policy;
+
+/// What the driver must do next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    /// Send attempt number `attempt` (from 1). With `timeout_ms`, cut it after that long and
+    /// report [`Outcome::Timeout`]; `deadline_bound` says the cut is the call's own deadline.
+    Send { attempt: u32, timeout_ms: Option<u64>, deadline_bound: bool },
+    /// The rules allow a retry after `delay_ms`. Ask `shouldRetry` (then [`Call::decline`] or
+    /// go on), fire `onRetry`, wait, then [`Call::resume`]. `attempt` is the one that failed.
+    Retry { attempt: u32, delay_ms: u64, reason: RetryReason, server_wait: bool },
+    /// The call is over.
+    Settle(Settle),
+}
+
+/// How a call ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// With the last attempt's outcome: resolve with its response, or reject with its error.
+    Last,
+    /// The call's deadline (`timeoutMs`) was reached during an attempt: reject, TimeoutError.
+    Deadline,
+    /// The breaker refused the first attempt: reject with `CircuitOpenError`.
+    CircuitOpen { retry_after_ms: u64 },
+    /// The caller aborted.
+    Aborted,
+}
+
+/// A report that does not fit the call's phase (the driver's bug, never a panic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    Settled,
+    NotInFlight,
+    NotWaiting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    InFlight { probe: bool, deadline_bound: bool },
+    Waiting { tokens: u32, server_wait: bool },
+    Settled,
+}
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    key: String,
+    started_at: u64,
+    deadline: Option<u64>,
+    attempts: u32,
+    /// The method and body allow more than one attempt.
+    repeatable: bool,
+    previous_delay: u64,
+    last: Option<Outcome>,
+    phase: Phase,
+}
+
+impl Call {
+    /// Starts a call at `now`. `repeatable` is false when the method is not retried (see
+    /// [`super::classify::method_is_retryable`]) or the body cannot be replayed.
+    pub fn start(engine: &mut Engine, policy: &Policy, key: &str, repeatable: bool, now: u64) -> (Call, Action) {
+        engine.stats.counters.calls += 1;
+        let mut call = Call {
+            key: String::from(key),
+            started_at: now,
+            deadline: policy.timeout_ms.map(|t| now.saturating_add(t)),
+            attempts: 0,
+            repeatable,
+            previous_delay: policy.base_delay_ms,
+            last: None,
+            // Not yet sent; `send` moves it on.
+            phase: Phase::Waiting { tokens: 0, server_wait: false },
+        };
+        let action = call.send(engine, policy, now);
+        (call, action)
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub fn is_settled(&self) -> bool {
+        self.phase == Phase::Settled
+    }
+
+    pub fn last_outcome(&self) -> Option<Outcome> {
+        self.last
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Reports how the attempt in flight ended, with the response's wait hints (if any).
+    pub fn on_outcome(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        outcome: Outcome,
+        hints: &ServerHints,
+        now: u64,
+        rnd: f64,
+    ) -> Result<Action, CallError> {
+        let Phase::InFlight { probe, deadline_bound } = self.phase else {
+            return Err(self.phase_error());
+        };
+        self.last = Some(outcome);
+        if deadline_bound && outcome == Outcome::Timeout {
+            // Cut by our own deadline: says nothing about the server.
+            if probe {
+                if let Some(state) = engine.key_state(&self.key, policy) {
+                    state.breaker.release_probe();
+                }
+            }
+            return Ok(self.settle(engine, policy, now, Settle::Deadline));
+        }
+        let success = is_success(outcome, policy);
+        if let Some(state) = engine.key_state(&self.key, policy) {
+            if let Some(settings) = &policy.breaker {
+                state.breaker.record(settings, now, outcome.is_breaker_failure(policy), probe);
+            }
+            if let (Some(settings), true) = (&policy.budget, success) {
+                state.budget.refund(settings, settings.success_refund);
+            }
+        }
+        Ok(self.decide_retry(engine, policy, outcome, hints, now, rnd))
+    }
+
+    fn decide_retry(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        outcome: Outcome,
+        hints: &ServerHints,
+        now: u64,
+        rnd: f64,
+    ) -> Action {
+        if !outcome.is_retryable(policy) || !self.repeatable || self.attempts >= policy.max_attempts {
+            return self.settle(engine, policy, now, Settle::Last);
+        }
+        let remaining = self.deadline.map(|d| d.saturating_sub(now));
+        let server = match outcome {
+            Outcome::Response(_) if policy.respect_retry_after => server_wait_ms(hints, now),
+            _ => None,
+        };
+        let delay = match server {
+            Some(asked) => {
+                if asked > policy.max_retry_after_ms || remaining.is_some_and(|r| asked >= r) {
+                    return self.settle(engine, policy, now, Settle::Last);
+                }
+                let extra = (unit(rnd) * policy.retry_after_jitter * asked as f64) as u64;
+                let lengthened = asked.saturating_add(extra);
+                // Trim the lengthening so the wait still ends before the deadline.
+                remaining.map_or(lengthened, |r| lengthened.min(r.saturating_sub(1)).max(asked))
+            }
+            None => {
+                let backoff = backoff_delay(policy, self.attempts, self.previous_delay, rnd);
+                if remaining.is_some_and(|r| backoff >= r) {
+                    return self.settle(engine, policy, now, Settle::Last);
+                }
+                backoff
+            }
+        };
+        let mut tokens = 0;
+        if let Some(state) = engine.key_state(&self.key, policy) {
+            // Retries already under way stop when the breaker has opened meanwhile.
+            if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
+                return self.settle(engine, policy, now, Settle::Last);
+            }
+            if let Some(settings) = &policy.budget {
+                let cost = match outcome {
+                    Outcome::Response(_) => settings.retry_cost,
+                    Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
+                };
+                if !state.budget.try_take(settings, cost) {
+                    engine.stats.counters.budget_denials += 1;
+                    return self.settle(engine, policy, now, Settle::Last);
+                }
+                tokens = cost;
+            }
+        }
+        self.previous_delay = delay;
+        self.phase = Phase::Waiting { tokens, server_wait: server.is_some() };
+        Action::Retry { attempt: self.attempts, delay_ms: delay, reason: outcome.reason(), server_wait: server.is_some() }
+    }
+
+    /// The wait is over: send the retry, unless the breaker or the deadline says otherwise.
+    pub fn resume(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Result<Action, CallError> {
+        let Phase::Waiting { server_wait, .. } = self.phase else {
+            return Err(self.phase_error());
+        };
+        let action = self.send(engine, policy, now);
+        if matches!(action, Action::Send { .. }) {
+            engine.stats.counters.retries += 1;
+            if server_wait {
+                engine.stats.counters.retry_after_waits += 1;
+            }
+        }
+        Ok(action)
+    }
+
+    /// `shouldRetry` said no: settle with the last outcome, and give back the retry's tokens.
+    pub fn decline(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Result<Action, CallError> {
+        if !matches!(self.phase, Phase::Waiting { .. }) {
+            return Err(self.phase_error());
+        }
+        Ok(self.settle(engine, policy, now, Settle::Last))
+    }
+
+    /// The caller aborted: free what the call holds and settle.
+    pub fn abort(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Result<Action, CallError> {
+        if self.phase == Phase::Settled {
+            return Err(CallError::Settled);
+        }
+        Ok(self.settle(engine, policy, now, Settle::Aborted))
+    }
+
+    fn send(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Action {
+        let remaining = self.deadline.map(|d| d.saturating_sub(now));
+        let first = self.attempts == 0;
+        if remaining == Some(0) {
+            let how = if first { Settle::Deadline } else { Settle::Last };
+            return self.settle(engine, policy, now, how);
+        }
+        let mut probe = false;
+        if let Some(settings) = &policy.breaker {
+            let admission = match engine.key_state(&self.key, policy) {
+                Some(state) => state.breaker.admit(settings, now),
+                None => Admission::Pass { probe: false },
+            };
+            match admission {
+                Admission::Pass { probe: p } => probe = p,
+                Admission::Refuse { retry_after_ms } if first => {
+                    engine.stats.counters.breaker_rejections += 1;
+                    return self.settle(engine, policy, now, Settle::CircuitOpen { retry_after_ms });
+                }
+                Admission::Refuse { .. } => return self.settle(engine, policy, now, Settle::Last),
+            }
+        }
+        let (timeout_ms, deadline_bound) = match (policy.attempt_timeout_ms, remaining) {
+            (Some(a), Some(r)) if r <= a => (Some(r), true),
+            (Some(a), _) => (Some(a), false),
+            (None, Some(r)) => (Some(r), true),
+            (None, None) => (None, false),
+        };
+        self.attempts += 1;
+        engine.stats.counters.attempts += 1;
+        self.phase = Phase::InFlight { probe, deadline_bound };
+        Action::Send { attempt: self.attempts, timeout_ms, deadline_bound }
+    }
+
+    fn settle(&mut self, engine: &mut Engine, policy: &Policy, now: u64, how: Settle) -> Action {
+        match self.phase {
+            Phase::Settled => return Action::Settle(how),
+            Phase::InFlight { probe: true, .. } => {
+                if let Some(state) = engine.key_state(&self.key, policy) {
+                    state.breaker.release_probe();
+                }
+            }
+            Phase::Waiting { tokens, .. } if tokens > 0 => {
+                if let (Some(settings), Some(state)) = (&policy.budget, engine.key_state(&self.key, policy)) {
+                    state.budget.refund(settings, tokens);
+                }
+            }
+            Phase::InFlight { .. } | Phase::Waiting { .. } => {}
+        }
+        self.phase = Phase::Settled;
+        let stats = &mut engine.stats;
+        let succeeded = how == Settle::Last && self.last.is_some_and(|o| is_success(o, policy));
+        if succeeded {
+            stats.counters.successes += 1;
+        } else {
+            stats.counters.failures += 1;
+        }
+        stats.record_latency(now.saturating_sub(self.started_at));
+        Action::Settle(how)
+    }
+
+    fn phase_error(&self) -> CallError {
+        match self.phase {
+            Phase::Settled => CallError::Settled,
+            Phase::InFlight { .. } => CallError::NotWaiting,
+            Phase::Waiting { .. } => CallError::NotInFlight,
+        }
+    }
+}
+
+/// A response that is neither retried nor a server error: it earns budget back and counts as
+/// a success in the stats.
+pub fn is_success(outcome: Outcome, policy: &Policy) -> bool {
+    matches!(outcome, Outcome::Response(status) if status < 500 && !policy.retry_on.contains(status))
+}

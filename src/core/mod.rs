@@ -1,0 +1,23 @@
+//! The sans-IO engine. Nothing here reads a clock, draws a random number or touches the
+//! network: time (`u64` milliseconds since the Unix epoch) and randomness (`f64` in [0, 1))
+//! come in as arguments, so every decision is a pure function that tests can replay.
+
+pub mod backoff;
+pub mod breaker;
+pub mod budget;
+pub mod call;
+pub mod classify;
+pub mod engine;
+pub mod headers;
+pub mod http_date;
+pub mod options;
+pub mod policy;
+pub mod presets;
+pub mod registry;
+pub mod rng;
+pub mod stats;
+
+pub use call::{Action, Call, Settle};
+pub use classify::Outcome;
+pub use engine::Engine;
+pub use policy::{BreakerSettings, BudgetSettings, Jitter, Policy};

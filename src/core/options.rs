@@ -1,0 +1,323 @@
+//! Options validation (SPEC 2). The driver turns a JS options object into [`Value`]s; this
+//! module checks every key and applies it over a base [`Policy`]. Errors name the option.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::policy::{BreakerSettings, BudgetSettings, Jitter, Policy, StatusSet};
+
+/// A JS value, as far as validation needs to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Undefined,
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str(String),
+    List(Vec<Value>),
+    Object(Vec<(String, Value)>),
+    Function,
+    /// Anything else (symbol, bigint, …), or a value whose reading threw.
+    Other,
+}
+
+/// Which option is wrong, and what it must be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionError {
+    /// `maxAttempts`, or `breaker.failureRatio` for a nested one.
+    pub option: String,
+    pub expected: &'static str,
+}
+
+impl OptionError {
+    fn new(option: &str, expected: &'static str) -> Self {
+        OptionError { option: String::from(option), expected }
+    }
+
+    fn nested(parent: &str, child: OptionError) -> Self {
+        let mut option = String::from(parent);
+        option.push('.');
+        option.push_str(&child.option);
+        OptionError { option, expected: child.expected }
+    }
+
+    /// `edge-retry: invalid option "maxAttempts": must be an integer >= 1`
+    pub fn message(&self) -> String {
+        let mut m = String::from("edge-retry: invalid option \"");
+        m.push_str(&self.option);
+        m.push_str("\": ");
+        m.push_str(self.expected);
+        m
+    }
+}
+
+/// Where options are given: `createRetryFetch` also takes `fetch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Defaults,
+    PerCall,
+}
+
+type Check<T> = Result<T, &'static str>;
+
+fn number(v: &Value) -> Check<f64> {
+    match v {
+        Value::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n),
+        _ => Err("must be a finite number >= 0"),
+    }
+}
+
+fn millis(v: &Value) -> Check<u64> {
+    number(v).map(|n| n as u64)
+}
+
+fn whole(v: &Value, min: f64, expected: &'static str) -> Check<u64> {
+    match v {
+        Value::Number(n) if n.is_finite() && *n >= min && *n == (*n as u64) as f64 => Ok(*n as u64),
+        _ => Err(expected),
+    }
+}
+
+fn whole_u32(v: &Value, min: f64, expected: &'static str) -> Check<u32> {
+    whole(v, min, expected).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+fn boolean(v: &Value) -> Check<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => Err("must be true or false"),
+    }
+}
+
+fn function(v: &Value) -> Check<()> {
+    match v {
+        Value::Function => Ok(()),
+        _ => Err("must be a function"),
+    }
+}
+
+fn ratio_in(v: &Value, zero_allowed: bool, expected: &'static str) -> Check<f64> {
+    match v {
+        Value::Number(n) if n.is_finite() && *n <= 1.0 && (*n > 0.0 || (zero_allowed && *n == 0.0)) => Ok(*n),
+        _ => Err(expected),
+    }
+}
+
+fn jitter(v: &Value) -> Check<Jitter> {
+    const EXPECTED: &str = "must be \"none\", \"full\", \"equal\", \"decorrelated\" or { ratio } with 0 < ratio <= 1";
+    match v {
+        Value::Str(s) => match s.as_str() {
+            "none" => Ok(Jitter::None),
+            "full" => Ok(Jitter::Full),
+            "equal" => Ok(Jitter::Equal),
+            "decorrelated" => Ok(Jitter::Decorrelated),
+            _ => Err(EXPECTED),
+        },
+        Value::Object(fields) => match fields.as_slice() {
+            [(key, value)] if key == "ratio" => ratio_in(value, false, EXPECTED).map(Jitter::Ratio),
+            _ => Err(EXPECTED),
+        },
+        _ => Err(EXPECTED),
+    }
+}
+
+fn statuses(v: &Value) -> Check<StatusSet> {
+    const EXPECTED: &str = "must be an array of integer statuses from 100 to 599";
+    let Value::List(items) = v else { return Err(EXPECTED) };
+    let mut set = StatusSet::empty();
+    for item in items {
+        let status = whole(item, 100.0, EXPECTED)?;
+        set.insert(u16::try_from(status).ok().filter(|s| *s <= 599).ok_or(EXPECTED)?);
+    }
+    Ok(set)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn methods(v: &Value) -> Check<Vec<String>> {
+    const EXPECTED: &str = "must be an array of HTTP method names";
+    let Value::List(items) = v else { return Err(EXPECTED) };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Str(s) if is_token(s) => Ok(s.to_ascii_uppercase()),
+            _ => Err(EXPECTED),
+        })
+        .collect()
+}
+
+fn fields<'a>(v: &'a Value, expected: &'static str) -> Check<&'a [(String, Value)]> {
+    match v {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(expected),
+    }
+}
+
+fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of breaker settings";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("breaker", e))? {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let checked = match key.as_str() {
+            "failureRatio" => ratio_in(value, false, "must be a number in (0, 1]").map(|r| s.failure_ratio = r),
+            "minimumRequests" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_requests = n),
+            "windowMs" => millis(value).map(|n| s.window_ms = n),
+            "openMs" => millis(value).map(|n| s.open_ms = n),
+            "halfOpenProbes" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.half_open_probes = n),
+            "key" => function(value),
+            _ => Err("is not a breaker setting"),
+        };
+        checked.map_err(|e| OptionError::nested("breaker", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
+fn budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<BudgetSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of budget settings";
+    const COUNT: &str = "must be an integer >= 0";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("budget", e))? {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let checked = match key.as_str() {
+            "capacity" => whole_u32(value, 0.0, COUNT).map(|n| s.capacity = n),
+            "retryCost" => whole_u32(value, 0.0, COUNT).map(|n| s.retry_cost = n),
+            "timeoutCost" => whole_u32(value, 0.0, COUNT).map(|n| s.timeout_cost = n),
+            "successRefund" => whole_u32(value, 0.0, COUNT).map(|n| s.success_refund = n),
+            _ => Err("is not a budget setting"),
+        };
+        checked.map_err(|e| OptionError::nested("budget", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
+/// Applies `options` (a JS object's own keys and values) over `base`, field by field.
+/// `undefined` counts as not set. The first wrong option is the error.
+pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
+    let mut p = base.clone();
+    for (key, value) in options {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let name = key.as_str();
+        let checked = match name {
+            "maxAttempts" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| p.max_attempts = n),
+            "baseDelayMs" => millis(value).map(|n| p.base_delay_ms = n),
+            "maxDelayMs" => millis(value).map(|n| p.max_delay_ms = n),
+            "multiplier" => number(value).map(|n| p.multiplier = n),
+            "jitter" => jitter(value).map(|j| p.jitter = j),
+            "retryOn" => statuses(value).map(|s| p.retry_on = s),
+            "methods" => methods(value).map(|m| p.methods = m),
+            "respectRetryAfter" => boolean(value).map(|b| p.respect_retry_after = b),
+            "maxRetryAfterMs" => millis(value).map(|n| p.max_retry_after_ms = n),
+            "retryAfterJitter" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| p.retry_after_jitter = r),
+            "maxReplayBytes" => whole(value, 0.0, "must be an integer >= 0").map(|n| p.max_replay_bytes = n),
+            "timeoutMs" => millis(value).map(|n| p.timeout_ms = Some(n)),
+            "attemptTimeoutMs" => millis(value).map(|n| p.attempt_timeout_ms = Some(n)),
+            "breaker" => {
+                p.breaker = breaker(value, base.breaker)?;
+                Ok(())
+            }
+            "budget" => {
+                p.budget = budget(value, base.budget)?;
+                Ok(())
+            }
+            "shouldRetry" | "onRetry" | "random" => function(value),
+            "fetch" if scope == Scope::Defaults => function(value),
+            _ => Err("is not a retry option"),
+        };
+        checked.map_err(|e| OptionError::new(name, e))?;
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn opt(key: &str, value: Value) -> Vec<(String, Value)> {
+        vec![(String::from(key), value)]
+    }
+
+    fn err(key: &str, value: Value) -> String {
+        match apply(&Policy::default(), &opt(key, value), Scope::PerCall) {
+            Err(e) => e.option,
+            Ok(_) => String::from("(accepted)"),
+        }
+    }
+
+    #[test]
+    fn valid_options_are_applied_field_by_field() {
+        let options = vec![
+            (String::from("maxAttempts"), Value::Number(5.0)),
+            (String::from("jitter"), Value::Object(vec![(String::from("ratio"), Value::Number(0.2))])),
+            (String::from("methods"), Value::List(vec![Value::Str(String::from("post"))])),
+            (String::from("timeoutMs"), Value::Undefined),
+            (String::from("breaker"), Value::Object(vec![(String::from("openMs"), Value::Number(5.0))])),
+        ];
+        let p = apply(&Policy::default(), &options, Scope::PerCall).unwrap_or_default();
+        assert_eq!(p.max_attempts, 5);
+        assert_eq!(p.jitter, Jitter::Ratio(0.2));
+        assert_eq!(p.methods, vec![String::from("POST")]);
+        assert_eq!(p.timeout_ms, None);
+        let b = p.breaker.unwrap_or_default();
+        assert_eq!((b.open_ms, b.minimum_requests), (5, 10));
+        assert_eq!(p.base_delay_ms, 100);
+    }
+
+    #[test]
+    fn every_kind_of_wrong_value_names_its_option() {
+        assert_eq!(err("maxAttempts", Value::Number(0.0)), "maxAttempts");
+        assert_eq!(err("maxAttempts", Value::Number(2.5)), "maxAttempts");
+        assert_eq!(err("maxAttempts", Value::Str(String::from("3"))), "maxAttempts");
+        assert_eq!(err("baseDelayMs", Value::Number(-1.0)), "baseDelayMs");
+        assert_eq!(err("maxDelayMs", Value::Number(f64::INFINITY)), "maxDelayMs");
+        assert_eq!(err("multiplier", Value::Number(f64::NAN)), "multiplier");
+        assert_eq!(err("jitter", Value::Str(String::from("lots"))), "jitter");
+        assert_eq!(err("jitter", Value::Object(opt("ratio", Value::Number(1.5)))), "jitter");
+        assert_eq!(err("jitter", Value::Object(opt("ratio", Value::Number(0.0)))), "jitter");
+        assert_eq!(err("retryOn", Value::List(vec![Value::Number(99.0)])), "retryOn");
+        assert_eq!(err("methods", Value::List(vec![Value::Str(String::from("G T"))])), "methods");
+        assert_eq!(err("respectRetryAfter", Value::Number(1.0)), "respectRetryAfter");
+        assert_eq!(err("retryAfterJitter", Value::Number(2.0)), "retryAfterJitter");
+        assert_eq!(err("maxReplayBytes", Value::Number(1.5)), "maxReplayBytes");
+        assert_eq!(err("shouldRetry", Value::Bool(true)), "shouldRetry");
+        assert_eq!(err("breaker", Value::Object(opt("failureRatio", Value::Number(0.0)))), "breaker.failureRatio");
+        assert_eq!(err("breaker", Value::Object(opt("colour", Value::Number(1.0)))), "breaker.colour");
+        assert_eq!(err("budget", Value::Number(3.0)), "budget");
+        assert_eq!(err("budget", Value::Object(opt("capacity", Value::Number(-5.0)))), "budget.capacity");
+        assert_eq!(err("retries", Value::Number(3.0)), "retries");
+        assert_eq!(err("fetch", Value::Function), "fetch");
+        assert_eq!(err("__proto__", Value::Object(vec![])), "__proto__");
+    }
+
+    #[test]
+    fn fetch_is_a_default_only_option_and_false_turns_parts_off() {
+        let defaults = apply(&Policy::default(), &opt("fetch", Value::Function), Scope::Defaults);
+        assert!(defaults.is_ok());
+        let off = apply(&Policy::default(), &opt("breaker", Value::Bool(false)), Scope::PerCall);
+        assert_eq!(off.map(|p| p.breaker), Ok(None));
+    }
+
+    #[test]
+    fn the_message_names_the_option() {
+        let e = OptionError::new("maxAttempts", "must be an integer >= 1");
+        assert_eq!(e.message(), "edge-retry: invalid option \"maxAttempts\": must be an integer >= 1");
+    }
+}

@@ -1,0 +1,128 @@
+//! The validated settings of one call: what `RetryOptions` becomes once checked.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// How a backoff step is randomised (SPEC 2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Jitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+    /// Uniform in [step·(1−r), step·(1+r)], 0 < r <= 1.
+    Ratio(f64),
+}
+
+/// Circuit breaker settings (SPEC 5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerSettings {
+    pub failure_ratio: f64,
+    pub minimum_requests: u32,
+    pub window_ms: u64,
+    pub open_ms: u64,
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            failure_ratio: 0.5,
+            minimum_requests: 10,
+            window_ms: 30_000,
+            open_ms: 30_000,
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// Retry budget settings (SPEC 6): a token bucket per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetSettings {
+    pub capacity: u32,
+    pub retry_cost: u32,
+    pub timeout_cost: u32,
+    pub success_refund: u32,
+}
+
+impl Default for BudgetSettings {
+    fn default() -> Self {
+        BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 }
+    }
+}
+
+/// A set of HTTP statuses 0..=639 as a bitset: membership is one shift and one mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StatusSet([u64; 10]);
+
+impl StatusSet {
+    pub const fn empty() -> Self {
+        StatusSet([0; 10])
+    }
+
+    pub fn from_slice(statuses: &[u16]) -> Self {
+        let mut set = StatusSet::empty();
+        for &s in statuses {
+            set.insert(s);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, status: u16) {
+        if let Some(word) = self.0.get_mut(usize::from(status / 64)) {
+            *word |= 1u64 << (status % 64);
+        }
+    }
+
+    pub fn contains(&self, status: u16) -> bool {
+        self.0
+            .get(usize::from(status / 64))
+            .is_some_and(|word| word & (1u64 << (status % 64)) != 0)
+    }
+}
+
+/// Every setting of one call (SPEC 2), validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub multiplier: f64,
+    pub jitter: Jitter,
+    pub retry_on: StatusSet,
+    /// Upper-case method names retried without an `Idempotency-Key`.
+    pub methods: Vec<String>,
+    pub respect_retry_after: bool,
+    pub max_retry_after_ms: u64,
+    pub retry_after_jitter: f64,
+    pub max_replay_bytes: u64,
+    pub timeout_ms: Option<u64>,
+    pub attempt_timeout_ms: Option<u64>,
+    pub breaker: Option<BreakerSettings>,
+    pub budget: Option<BudgetSettings>,
+}
+
+pub const DEFAULT_RETRY_ON: [u16; 6] = [408, 429, 500, 502, 503, 504];
+pub const DEFAULT_METHODS: [&str; 6] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"];
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_attempts: 3,
+            base_delay_ms: 100,
+            max_delay_ms: 20_000,
+            multiplier: 2.0,
+            jitter: Jitter::Full,
+            retry_on: StatusSet::from_slice(&DEFAULT_RETRY_ON),
+            methods: DEFAULT_METHODS.iter().map(|m| String::from(*m)).collect(),
+            respect_retry_after: true,
+            max_retry_after_ms: 60_000,
+            retry_after_jitter: 0.1,
+            max_replay_bytes: 1_048_576,
+            timeout_ms: None,
+            attempt_timeout_ms: None,
+            breaker: Some(BreakerSettings::default()),
+            budget: Some(BudgetSettings::default()),
+        }
+    }
+}
