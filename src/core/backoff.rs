@@ -4,11 +4,7 @@ use super::policy::{Jitter, Policy};
 
 /// Clamp a caller-supplied random number into [0, 1); NaN counts as 0.
 pub fn unit(rnd: f64) -> f64 {
-    if rnd > 0.0 {
-        if rnd < 1.0 { rnd } else { 0.999_999_999_999_999_9 }
-    } else {
-        0.0
-    }
+    if rnd > 0.0 { if rnd < 1.0 { rnd } else { 0.999_999_999_999_999_9 } } else { 0.0 }
 }
 
 /// `lo + rnd·(hi − lo)`, in whole milliseconds, never outside [lo, hi].

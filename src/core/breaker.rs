@@ -189,7 +189,9 @@ impl Breaker {
         let (successes, failures) = self.window_counts(now);
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
-            State::Open { opened_at, half_open_at } if now < half_open_at => (StateName::Open, Some(opened_at)),
+            State::Open { opened_at, half_open_at } if now < half_open_at => {
+                (StateName::Open, Some(opened_at))
+            }
             State::Open { opened_at, .. } | State::HalfOpen { opened_at, .. } => {
                 (StateName::HalfOpen, Some(opened_at))
             }
@@ -203,7 +205,13 @@ mod tests {
     use super::*;
 
     fn settings() -> BreakerSettings {
-        BreakerSettings { failure_ratio: 0.5, minimum_requests: 4, window_ms: 1000, open_ms: 500, half_open_probes: 1 }
+        BreakerSettings {
+            failure_ratio: 0.5,
+            minimum_requests: 4,
+            window_ms: 1000,
+            open_ms: 500,
+            half_open_probes: 1,
+        }
     }
 
     fn fill(b: &mut Breaker, s: &BreakerSettings, now: u64, failures: u32, successes: u32) {

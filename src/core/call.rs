@@ -73,7 +73,13 @@ pub struct Call {
 impl Call {
     /// Starts a call at `now`. `repeatable` is false when the method is not retried (see
     /// [`super::classify::method_is_retryable`]) or the body cannot be replayed.
-    pub fn start(engine: &mut Engine, policy: &Policy, key: &str, repeatable: bool, now: u64) -> (Call, Action) {
+    pub fn start(
+        engine: &mut Engine,
+        policy: &Policy,
+        key: &str,
+        repeatable: bool,
+        now: u64,
+    ) -> (Call, Action) {
         engine.stats.counters.calls += 1;
         let mut call = Call {
             key: String::from(key),
@@ -196,7 +202,12 @@ impl Call {
         }
         self.previous_delay = delay;
         self.phase = Phase::Waiting { tokens, server_wait: server.is_some() };
-        Action::Retry { attempt: self.attempts, delay_ms: delay, reason: outcome.reason(), server_wait: server.is_some() }
+        Action::Retry {
+            attempt: self.attempts,
+            delay_ms: delay,
+            reason: outcome.reason(),
+            server_wait: server.is_some(),
+        }
     }
 
     /// The wait is over: send the retry, unless the breaker or the deadline says otherwise.

@@ -106,9 +106,11 @@ mod tests {
     fn fallbacks_in_spec_order() {
         let only_rl = ServerHints { ratelimit: Some(b"\"default\";r=0;t=7"), ..Default::default() };
         assert_eq!(server_wait_ms(&only_rl, NOW), Some(7_000));
-        let reset = ServerHints { ratelimit_reset: Some(b"3"), ratelimit: Some(b"t=7"), ..Default::default() };
+        let reset =
+            ServerHints { ratelimit_reset: Some(b"3"), ratelimit: Some(b"t=7"), ..Default::default() };
         assert_eq!(server_wait_ms(&reset, NOW), Some(3_000));
-        let bad_retry_after = ServerHints { retry_after: Some(b"nope"), ratelimit_reset: Some(b"4"), ..Default::default() };
+        let bad_retry_after =
+            ServerHints { retry_after: Some(b"nope"), ratelimit_reset: Some(b"4"), ..Default::default() };
         assert_eq!(server_wait_ms(&bad_retry_after, NOW), Some(4_000));
         assert_eq!(server_wait_ms(&ServerHints::default(), NOW), None);
     }

@@ -123,11 +123,7 @@ pub fn parse(value: &[u8], now_s: u64) -> Option<u64> {
     }
     let mut c = Cursor { rest: value };
     if let Some(comma) = value.iter().position(|&b| b == b',') {
-        if comma == 3 {
-            imf_fixdate(&mut c)
-        } else {
-            rfc850(&mut c, now_s)
-        }
+        if comma == 3 { imf_fixdate(&mut c) } else { rfc850(&mut c, now_s) }
     } else {
         asctime(&mut c)
     }

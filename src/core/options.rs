@@ -104,7 +104,8 @@ fn ratio_in(v: &Value, zero_allowed: bool, expected: &'static str) -> Check<f64>
 }
 
 fn jitter(v: &Value) -> Check<Jitter> {
-    const EXPECTED: &str = "must be \"none\", \"full\", \"equal\", \"decorrelated\" or { ratio } with 0 < ratio <= 1";
+    const EXPECTED: &str =
+        "must be \"none\", \"full\", \"equal\", \"decorrelated\" or { ratio } with 0 < ratio <= 1";
     match v {
         Value::Str(s) => match s.as_str() {
             "none" => Ok(Jitter::None),
@@ -168,11 +169,17 @@ fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSet
             continue;
         }
         let checked = match key.as_str() {
-            "failureRatio" => ratio_in(value, false, "must be a number in (0, 1]").map(|r| s.failure_ratio = r),
-            "minimumRequests" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_requests = n),
+            "failureRatio" => {
+                ratio_in(value, false, "must be a number in (0, 1]").map(|r| s.failure_ratio = r)
+            }
+            "minimumRequests" => {
+                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_requests = n)
+            }
             "windowMs" => millis(value).map(|n| s.window_ms = n),
             "openMs" => millis(value).map(|n| s.open_ms = n),
-            "halfOpenProbes" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.half_open_probes = n),
+            "halfOpenProbes" => {
+                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.half_open_probes = n)
+            }
             "key" => function(value),
             _ => Err("is not a breaker setting"),
         };
@@ -225,7 +232,9 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
             "methods" => methods(value).map(|m| p.methods = m),
             "respectRetryAfter" => boolean(value).map(|b| p.respect_retry_after = b),
             "maxRetryAfterMs" => millis(value).map(|n| p.max_retry_after_ms = n),
-            "retryAfterJitter" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| p.retry_after_jitter = r),
+            "retryAfterJitter" => {
+                ratio_in(value, true, "must be a number in [0, 1]").map(|r| p.retry_after_jitter = r)
+            }
             "maxReplayBytes" => whole(value, 0.0, "must be an integer >= 0").map(|n| p.max_replay_bytes = n),
             "timeoutMs" => millis(value).map(|n| p.timeout_ms = Some(n)),
             "attemptTimeoutMs" => millis(value).map(|n| p.attempt_timeout_ms = Some(n)),
@@ -298,7 +307,10 @@ mod tests {
         assert_eq!(err("retryAfterJitter", Value::Number(2.0)), "retryAfterJitter");
         assert_eq!(err("maxReplayBytes", Value::Number(1.5)), "maxReplayBytes");
         assert_eq!(err("shouldRetry", Value::Bool(true)), "shouldRetry");
-        assert_eq!(err("breaker", Value::Object(opt("failureRatio", Value::Number(0.0)))), "breaker.failureRatio");
+        assert_eq!(
+            err("breaker", Value::Object(opt("failureRatio", Value::Number(0.0)))),
+            "breaker.failureRatio"
+        );
         assert_eq!(err("breaker", Value::Object(opt("colour", Value::Number(1.0)))), "breaker.colour");
         assert_eq!(err("budget", Value::Number(3.0)), "budget");
         assert_eq!(err("budget", Value::Object(opt("capacity", Value::Number(-5.0)))), "budget.capacity");

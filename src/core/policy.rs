@@ -75,9 +75,7 @@ impl StatusSet {
     }
 
     pub fn contains(&self, status: u16) -> bool {
-        self.0
-            .get(usize::from(status / 64))
-            .is_some_and(|word| word & (1u64 << (status % 64)) != 0)
+        self.0.get(usize::from(status / 64)).is_some_and(|word| word & (1u64 << (status % 64)) != 0)
     }
 }
 

@@ -1,0 +1,1 @@
+//! The JS face (wasm32 only).
