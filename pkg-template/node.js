@@ -1,0 +1,3 @@
+import "./load-node.js";
+export * from "./api.js";
+export { default } from "./api.js";

@@ -1,0 +1,139 @@
+//! JS options objects → the core's validated [`Policy`] plus the JS callbacks.
+//! Reading is defensive: getters and proxies that throw become a TypeError naming the option.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use js_sys::{Array, Function, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::platform::{is_function, option_error};
+use crate::core::options::{self, Scope, Value};
+use crate::core::policy::Policy;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Object, js_name = keys, catch)]
+    fn object_keys(object: &JsValue) -> Result<Array, JsValue>;
+}
+
+/// Arrays longer than this are not option values anyone means.
+const MAX_LIST: u32 = 1024;
+/// `options` → `breaker` → its fields: nothing legitimate is deeper.
+const MAX_DEPTH: u32 = 3;
+
+/// The callbacks an options object can carry; a later layer's own fields override.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub fetch: Option<Function>,
+    pub should_retry: Option<Function>,
+    pub on_retry: Option<Function>,
+    pub random: Option<Function>,
+    pub key: Option<Function>,
+}
+
+fn invalid(option: &str, problem: &str) -> JsValue {
+    let mut m = String::from("edge-retry: invalid option \"");
+    m.push_str(option);
+    m.push_str("\": ");
+    m.push_str(problem);
+    option_error(&m)
+}
+
+fn read(object: &JsValue, key: &str, path: &str) -> Result<JsValue, JsValue> {
+    Reflect::get(object, &JsValue::from_str(key)).map_err(|_| invalid(path, "reading it threw"))
+}
+
+fn to_value(v: &JsValue, path: &str, depth: u32) -> Result<Value, JsValue> {
+    if v.is_undefined() {
+        return Ok(Value::Undefined);
+    }
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        return Ok(Value::Number(n));
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::Str(s));
+    }
+    if is_function(v) {
+        return Ok(Value::Function);
+    }
+    if !v.is_object() || depth >= MAX_DEPTH {
+        return Ok(Value::Other);
+    }
+    if Array::is_array(v) {
+        let len = read(v, "length", path)?.as_f64().unwrap_or(0.0);
+        if !(0.0..=f64::from(MAX_LIST)).contains(&len) {
+            return Ok(Value::Other);
+        }
+        let mut items = Vec::new();
+        for i in 0..len as u32 {
+            let item = Reflect::get_u32(v, i).map_err(|_| invalid(path, "reading it threw"))?;
+            items.push(to_value(&item, path, depth + 1)?);
+        }
+        return Ok(Value::List(items));
+    }
+    Ok(Value::Object(entries(v, path, depth + 1)?))
+}
+
+fn entries(object: &JsValue, path: &str, depth: u32) -> Result<Vec<(String, Value)>, JsValue> {
+    let keys = object_keys(object).map_err(|_| invalid(path, "reading its keys threw"))?;
+    let mut out = Vec::new();
+    for key in keys.iter() {
+        let key = key.as_string().unwrap_or_default();
+        let mut child_path = String::from(path);
+        if !child_path.is_empty() {
+            child_path.push('.');
+        }
+        child_path.push_str(&key);
+        let value = read(object, &key, &child_path)?;
+        out.push((key, to_value(&value, &child_path, depth)?));
+    }
+    Ok(out)
+}
+
+fn function_field(object: &JsValue, key: &str) -> Option<Function> {
+    Reflect::get(object, &JsValue::from_str(key)).ok().and_then(|f| f.dyn_into::<Function>().ok())
+}
+
+/// Applies a JS options object over `base`. `undefined` leaves everything as it was.
+pub fn apply(
+    object: &JsValue,
+    base: &Policy,
+    base_hooks: &Hooks,
+    scope: Scope,
+) -> Result<(Policy, Hooks), JsValue> {
+    if object.is_undefined() {
+        return Ok((base.clone(), base_hooks.clone()));
+    }
+    if !object.is_object() || Array::is_array(object) || is_function(object) {
+        let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
+        return Err(invalid(name, "must be an options object"));
+    }
+    let fields = entries(object, "", 0)?;
+    let policy = options::apply(base, &fields, scope).map_err(|e| option_error(&e.message()))?;
+    let mut hooks = base_hooks.clone();
+    let set = |slot: &mut Option<Function>, key: &str| {
+        if let Some(f) = function_field(object, key) {
+            *slot = Some(f);
+        }
+    };
+    set(&mut hooks.fetch, "fetch");
+    set(&mut hooks.should_retry, "shouldRetry");
+    set(&mut hooks.on_retry, "onRetry");
+    set(&mut hooks.random, "random");
+    if let Some(breaker) = fields.iter().find(|(k, _)| k == "breaker") {
+        if matches!(breaker.1, Value::Object(_)) {
+            if let Ok(b) = Reflect::get(object, &JsValue::from_str("breaker")) {
+                if let Some(f) = function_field(&b, "key") {
+                    hooks.key = Some(f);
+                }
+            }
+        }
+    }
+    Ok((policy, hooks))
+}
