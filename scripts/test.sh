@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of edge-retry. Called by `make test` (after scripts/setup.sh) and by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "core: unit, scenario and property tests"
+cargo test --quiet
+
+step "core is no_std: built for a bare-metal target"
+cargo rustc --quiet --lib --crate-type rlib --target thumbv7em-none-eabihf --no-default-features
+
+step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
+
+step "package"
+bash scripts/build-pkg.sh
+
+for suite in node workerd browser package; do
+  if [ -d "tests/js/$suite" ]; then
+    step "JS: $suite"
+    node --test --test-concurrency=1 "tests/js/$suite/"
+  fi
+done
