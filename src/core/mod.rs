@@ -11,6 +11,7 @@ pub mod engine;
 pub mod headers;
 pub mod http_date;
 pub mod options;
+pub mod origin;
 pub mod policy;
 pub mod presets;
 pub mod registry;

@@ -61,7 +61,8 @@ impl<V> Registry<V> {
             Some(i) => i,
             None => {
                 if self.entries.len() >= self.capacity {
-                    let oldest = self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
+                    let oldest =
+                        self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
                     if let Some(i) = oldest {
                         self.entries.swap_remove(i);
                     }
