@@ -15,6 +15,9 @@ step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 
+step "wasm-bindgen-test: the driver's option reading on real JS objects (Node)"
+wasm-pack --quiet test --node -- --lib
+
 step "package"
 bash scripts/build-pkg.sh
 

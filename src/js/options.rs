@@ -137,3 +137,62 @@ pub fn apply(
     }
     Ok((policy, hooks))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// A JS value made by running `body` as a function body in the host runtime.
+    fn js(body: &str) -> JsValue {
+        Function::new_no_args(body).call0(&JsValue::UNDEFINED).unwrap()
+    }
+
+    fn message(result: Result<(Policy, Hooks), JsValue>) -> String {
+        let error = result.err().expect("the options should have been refused");
+        assert!(error.is_instance_of::<js_sys::TypeError>());
+        Reflect::get(&error, &"message".into()).unwrap().as_string().unwrap()
+    }
+
+    fn per_call(object: &JsValue) -> Result<(Policy, Hooks), JsValue> {
+        apply(object, &Policy::default(), &Hooks::default(), Scope::PerCall)
+    }
+
+    #[wasm_bindgen_test]
+    fn nested_settings_and_callbacks_are_read() {
+        let object = js("return { maxAttempts: 5, jitter: { ratio: 0.5 }, retryOn: [503],
+                      onRetry() {}, breaker: { openMs: 10, key: (u) => u }, budget: false }");
+        let (policy, hooks) = per_call(&object).unwrap();
+        assert_eq!(policy.max_attempts, 5);
+        assert_eq!(policy.breaker.map(|b| b.open_ms), Some(10));
+        assert!(policy.budget.is_none());
+        assert!(policy.retry_on.contains(503) && !policy.retry_on.contains(500));
+        assert!(hooks.on_retry.is_some() && hooks.key.is_some() && hooks.should_retry.is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn hostile_objects_become_type_errors_naming_the_option() {
+        let throwing_getter = js("return { get maxAttempts() { throw new Error('boom'); } }");
+        assert!(message(per_call(&throwing_getter)).contains("\"maxAttempts\""));
+        let nested_getter = js("return { breaker: { get openMs() { throw 1; } } }");
+        assert!(message(per_call(&nested_getter)).contains("\"breaker.openMs\""));
+        let proxy = js("return new Proxy({}, { ownKeys() { throw new Error('no keys'); } })");
+        assert!(message(per_call(&proxy)).contains("edge-retry"));
+        let proto = js("return JSON.parse('{\"__proto__\": {\"maxAttempts\": 1}}')");
+        assert!(message(per_call(&proto)).contains("\"__proto__\""));
+        let nan = js("return { baseDelayMs: NaN }");
+        assert!(message(per_call(&nan)).contains("\"baseDelayMs\""));
+        let huge_array = js("return { retryOn: new Array(100000).fill(503) }");
+        assert!(message(per_call(&huge_array)).contains("\"retryOn\""));
+        let not_object = JsValue::from_str("fast");
+        assert!(message(per_call(&not_object)).contains("\"retry\""));
+    }
+
+    #[wasm_bindgen_test]
+    fn undefined_fields_are_not_set() {
+        let object = js("return { maxAttempts: undefined, timeoutMs: undefined }");
+        let (policy, _) = per_call(&object).unwrap();
+        assert_eq!(policy, Policy::default());
+    }
+}
