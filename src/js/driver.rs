@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::options::{self, Hooks};
-use super::platform::{self, ABORTED, NETWORK, RESPONSE, TIMEOUT};
+use super::platform::{self, ABORTED, INVALID, NETWORK, RESPONSE, TIMEOUT};
 use crate::core::call::{Action, Call, Settle};
 use crate::core::classify::{Outcome, method_is_retryable};
 use crate::core::engine::Engine;
@@ -154,7 +154,8 @@ pub async fn run(shared: Rc<Shared>, input: JsValue, init: JsValue) -> Result<Js
                 let result: Array = JsFuture::from(pending).await?.unchecked_into();
                 let kind = result.get(0).as_f64().unwrap_or(f64::from(NETWORK)) as u32;
                 let value = result.get(1);
-                if kind == ABORTED {
+                // An abort, or a request the platform refuses outright: settle with its error.
+                if kind == ABORTED || kind == INVALID {
                     let _ = shared.with_engine(|engine| call.abort(engine, &policy, now()));
                     return Err(value);
                 }

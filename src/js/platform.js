@@ -57,7 +57,20 @@ export function sleep(ms, signal) {
 }
 
 // Outcome kinds, as the driver reads them.
-const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2, ABORTED = 3;
+// INVALID: the platform refused the request itself (a bad URL or header): never retried.
+const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2, ABORTED = 3, INVALID = 4;
+
+// Did fetch reject because the request cannot be made at all, rather than the network failing?
+// Asked only after a rejection, so the success path pays nothing for it.
+function refusesRequest(input, init) {
+  if (init && init.body instanceof ReadableStream) return false; // already consumed by the attempt
+  try {
+    new Request(input, init);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 // One attempt. Resolves (never rejects) with [kind, value]: the Response, the error, or the
 // caller's abort reason. `body` replaces init.body when defined (a replay buffer or a one-shot
@@ -92,7 +105,8 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal) {
     if (onAbort) signal.removeEventListener("abort", onAbort);
     if (ok) return [RESPONSE, value];
     if (signal && signal.aborted) return [ABORTED, signal.reason];
-    return [timedOut ? TIMEOUT : NETWORK, value];
+    if (timedOut) return [TIMEOUT, value];
+    return [value instanceof TypeError && refusesRequest(input, attemptInit) ? INVALID : NETWORK, value];
   };
   let pending;
   try {

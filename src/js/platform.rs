@@ -45,6 +45,7 @@ pub const RESPONSE: u32 = 0;
 pub const NETWORK: u32 = 1;
 pub const TIMEOUT: u32 = 2;
 pub const ABORTED: u32 = 3;
+pub const INVALID: u32 = 4;
 
 /// The global `fetch`, looked up at call time so polyfills and test doubles apply.
 pub fn global_fetch() -> Result<Function, JsValue> {
