@@ -15,6 +15,10 @@ step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 
+step "storm simulator still runs (quick mode; figures come from make storm)"
+cargo run --quiet --release --example storm -- occ --quick > /dev/null
+cargo run --quiet --release --example storm -- outage --quick > /dev/null
+
 step "wasm-bindgen-test: the driver's option reading on real JS objects (Node)"
 wasm-pack --quiet test --node -- --lib
 

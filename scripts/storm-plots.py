@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Draws the storm simulator's results as hand-written SVG (Python 3 standard library only).
+
+usage: storm-plots.py OCC_CSV OUTAGE_CSV OUT_DIR [SERIES_CSV [OUTAGE_LOG]]
+
+Writes OUT_DIR/storm-occ-time.svg and storm-occ-calls.svg (x = clients, one line per
+algorithm, as in the AWS blog post), storm-outage.svg (grouped bars per strategy and fleet)
+and, given the per-100 ms series, storm-outage-series.svg (server arrivals over time).
+"""
+
+import csv
+import math
+import sys
+from collections import OrderedDict
+from html import escape
+
+PALETTE = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
+           "#ff9da7", "#bab0ac"]
+FONT = "font-family='Helvetica, Arial, sans-serif'"
+
+
+def nice_step(span, count):
+    """A round tick step (1, 2 or 5 times a power of ten) giving about `count` ticks."""
+    if span <= 0:
+        return 1.0
+    raw = span / max(count, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * power:
+            return m * power
+    return 10 * power
+
+
+def fmt(v):
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10 or float(v).is_integer():
+        return f"{v:.0f}"
+    return f"{v:.2g}" if abs(v) < 1 else f"{v:.1f}"
+
+
+class Svg:
+    def __init__(self, width, height):
+        self.width, self.height = width, height
+        self.parts = []
+
+    def add(self, s):
+        self.parts.append(s)
+
+    def text(self, x, y, s, size=12, anchor="start", weight="normal", color="#222", rotate=None):
+        transform = f" transform='rotate({rotate} {x:.1f} {y:.1f})'" if rotate is not None else ""
+        self.add(f"<text x='{x:.1f}' y='{y:.1f}' font-size='{size}' text-anchor='{anchor}' "
+                 f"font-weight='{weight}' fill='{color}' {FONT}{transform}>{escape(str(s))}</text>")
+
+    def line(self, x1, y1, x2, y2, color="#000", width=1.0, dash=None):
+        d = f" stroke-dasharray='{dash}'" if dash else ""
+        self.add(f"<line x1='{x1:.1f}' y1='{y1:.1f}' x2='{x2:.1f}' y2='{y2:.1f}' stroke='{color}' "
+                 f"stroke-width='{width}'{d}/>")
+
+    def rect(self, x, y, w, h, fill, stroke="none", opacity=1.0, extra=""):
+        self.add(f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(w, 0):.1f}' height='{max(h, 0):.1f}' "
+                 f"fill='{fill}' stroke='{stroke}' fill-opacity='{opacity}' {extra}/>")
+
+    def polyline(self, points, color, width=2.0):
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        self.add(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='{width}' "
+                 f"stroke-linejoin='round'/>")
+
+    def circle(self, x, y, r, color):
+        self.add(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{r}' fill='{color}'/>")
+
+    def write(self, path):
+        head = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{self.width}' height='{self.height}' "
+                f"viewBox='0 0 {self.width} {self.height}'>\n"
+                "<defs><pattern id='hatch' width='6' height='6' patternUnits='userSpaceOnUse' "
+                "patternTransform='rotate(45)'><rect width='6' height='6' fill='#fff'/>"
+                "<line x1='0' y1='0' x2='0' y2='6' stroke='#c00' stroke-width='3'/></pattern></defs>\n"
+                f"<rect width='100%' height='100%' fill='white'/>\n")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(head + "\n".join(self.parts) + "\n</svg>\n")
+
+
+class Axes:
+    """A plotting area with linear x and a linear or log10 y axis."""
+
+    def __init__(self, svg, left, top, width, height, xlim, ylim, ylog=False):
+        self.svg, self.left, self.top, self.width, self.height = svg, left, top, width, height
+        self.xlim, self.ylim, self.ylog = xlim, ylim, ylog
+
+    def x(self, v):
+        lo, hi = self.xlim
+        return self.left + (v - lo) / (hi - lo) * self.width
+
+    def y(self, v):
+        lo, hi = self.ylim
+        if self.ylog:
+            v, lo, hi = math.log10(max(v, 1e-9)), math.log10(lo), math.log10(hi)
+        return self.top + self.height - (v - lo) / (hi - lo) * self.height
+
+    def frame(self, xticks, xlabel, ylabel, title, xtick_labels=None):
+        s = self.svg
+        yticks = self.yticks()
+        for v in yticks:
+            s.line(self.left, self.y(v), self.left + self.width, self.y(v), "#e4e4e4")
+            s.text(self.left - 6, self.y(v) + 4, fmt(v), 11, "end")
+        for i, v in enumerate(xticks):
+            s.line(self.x(v), self.top + self.height, self.x(v), self.top + self.height + 4, "#444")
+            label = xtick_labels[i] if xtick_labels else fmt(v)
+            s.text(self.x(v), self.top + self.height + 17, label, 11, "middle")
+        s.line(self.left, self.top + self.height, self.left + self.width, self.top + self.height, "#444")
+        s.line(self.left, self.top, self.left, self.top + self.height, "#444")
+        s.text(self.left + self.width / 2, self.top + self.height + 36, xlabel, 12, "middle")
+        s.text(self.left - 52, self.top + self.height / 2, ylabel, 12, "middle",
+               rotate=-90)
+        s.text(self.left + self.width / 2, self.top - 12, title, 14, "middle", "bold")
+
+    def yticks(self):
+        lo, hi = self.ylim
+        if self.ylog:
+            ticks = []
+            for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+                for m in (1, 2, 5):
+                    v = m * 10 ** e
+                    if lo <= v <= hi:
+                        ticks.append(v)
+            return ticks
+        step = nice_step(hi - lo, 6)
+        first = math.ceil(lo / step) * step
+        return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def occ_chart(rows, column, path, title, ylabel, ylog):
+    by_algo = OrderedDict()
+    for r in rows:
+        by_algo.setdefault(r["algorithm"], []).append((int(r["clients"]), float(r[column])))
+    xs = sorted({x for pts in by_algo.values() for x, _ in pts})
+    ys = [y for pts in by_algo.values() for _, y in pts]
+    svg = Svg(760, 470)
+    if ylog:
+        lo = 10 ** math.floor(math.log10(max(min(ys), 1e-3)))
+        hi = 10 ** math.ceil(math.log10(max(ys)))
+        ylim = (lo, hi)
+    else:
+        ylim = (0, max(ys) * 1.08)
+    xmax = max(xs)
+    ax = Axes(svg, 80, 50, 500, 340, (0, xmax * 1.02), ylim, ylog)
+    xticks = list(range(0, xmax + 1, nice_step(xmax, 10) if xmax >= 10 else 1))
+    ax.frame([int(v) for v in xticks], "clients", ylabel, title)
+    for i, (algo, pts) in enumerate(by_algo.items()):
+        color = PALETTE[i % len(PALETTE)]
+        pts = sorted(pts)
+        svg.polyline([(ax.x(x), ax.y(y)) for x, y in pts], color)
+        for x, y in pts:
+            svg.circle(ax.x(x), ax.y(y), 3, color)
+        ly = 70 + i * 22
+        svg.line(600, ly, 625, ly, color, 3)
+        svg.text(632, ly + 4, algo, 12)
+    svg.write(path)
+
+
+def outage_chart(rows, path, subtitle):
+    strategies = list(OrderedDict.fromkeys(r["strategy"] for r in rows))
+    fleets = list(OrderedDict.fromkeys(r["clients"] for r in rows))
+    data = {(r["strategy"], r["clients"]): r for r in rows}
+    panels = [
+        ("success_rate", "Success rate (all calls)", "fraction", None),
+        ("amp_outage", "Load amplification during the outage", "server arrivals ÷ calls", None),
+        ("amp_recovery", "Load amplification in the 10 s after recovery", "server arrivals ÷ calls",
+         None),
+        ("drain_ms", "Time for the backlog to drain after recovery", "ms (hatched: never drained)",
+         "NA"),
+    ]
+    pw, ph = 560, 250
+    svg = Svg(2 * pw + 60, 2 * (ph + 150) + 80)
+    svg.text(svg.width / 2, 24, "Outage storm: retry strategies through edge_retry's Call + Engine",
+             16, "middle", "bold")
+    svg.text(svg.width / 2, 44, subtitle, 11, "middle", color="#555")
+    for p, (col, title, ylabel, na) in enumerate(panels):
+        left = 80 + (p % 2) * (pw + 30)
+        top = 90 + (p // 2) * (ph + 150)
+        values = [float(r[col]) for r in rows if r[col] != na]
+        vmax = max(values + [1e-9])
+        if col == "success_rate":
+            vmax = 1.0
+        ylim = (0, vmax * 1.1)
+        ax = Axes(svg, left, top, pw - 90, ph, (0, len(strategies)), ylim)
+        ax.frame([], "", ylabel, title)
+        group = (pw - 90) / len(strategies)
+        bar = group * 0.8 / len(fleets)
+        for si, strat in enumerate(strategies):
+            for fi, fleet in enumerate(fleets):
+                r = data.get((strat, fleet))
+                if r is None:
+                    continue
+                x = left + si * group + group * 0.1 + fi * bar
+                color = PALETTE[fi % len(PALETTE)]
+                if r[col] == na:
+                    y0 = ax.y(ylim[1])
+                    svg.rect(x, y0, bar - 1, ax.y(0) - y0, "url(#hatch)", "#c00")
+                    svg.text(x + bar / 2, y0 - 3, "never", 9, "middle", color="#c00")
+                    continue
+                v = float(r[col])
+                svg.rect(x, ax.y(v), bar - 1, ax.y(0) - ax.y(v), color)
+                label = f"{v:.2f}" if col != "drain_ms" else fmt(v)
+                svg.text(x + bar / 2, ax.y(v) - 3, label, 8, "middle", color="#333")
+            cx = left + si * group + group / 2
+            cy = top + ph + 10
+            svg.text(cx, cy, strat, 10, "end", rotate=-35)
+        if col in ("amp_outage", "amp_recovery"):
+            svg.line(left, ax.y(1), left + pw - 90, ax.y(1), "#888", 1, "4 3")
+    for fi, fleet in enumerate(fleets):
+        rps = next(r["per_client_rps"] for r in rows if r["clients"] == fleet)
+        x = 90 + fi * 260
+        y = svg.height - 18
+        svg.rect(x, y - 10, 14, 12, PALETTE[fi % len(PALETTE)])
+        svg.text(x + 20, y, f"{int(fleet):,} clients × {rps} req/s each", 12)
+    svg.write(path)
+
+
+def series_chart(path_in, path_out, fleet, strategies, capacity_per_ms, outage, stop):
+    """Two stacked panels over time: requests reaching the server, and calls that succeeded."""
+    rows = [r for r in read_csv(path_in) if r["clients"] == fleet and r["strategy"] in strategies]
+    svg = Svg(900, 820)
+    start, end = outage
+    panels = [("arrivals", "server arrivals per second", f"Server load over time, {int(fleet):,} clients"),
+              ("successes", "successful calls per second", "Goodput: calls that settled with a 2xx")]
+    for p, (col, ylabel, title) in enumerate(panels):
+        # The series comes in 100 ms rows; sum them into 500 ms bins (per second: x 2).
+        sums = OrderedDict((s, OrderedDict()) for s in strategies)
+        for r in rows:
+            b = int(r["t_ms"]) // 500
+            sums[r["strategy"]][b] = sums[r["strategy"]].get(b, 0) + int(r[col])
+        by = OrderedDict((s, [(b * 0.5 + 0.25, v * 2) for b, v in bins.items()]) for s, bins in sums.items())
+        tmax = max(t for pts in by.values() for t, _ in pts)
+        ymax = max(y for pts in by.values() for _, y in pts)
+        top = 50 + p * 400
+        ax = Axes(svg, 80, top, 600, 320, (0, math.ceil(tmax)), (0, ymax * 1.1))
+        svg.rect(ax.x(start), top, ax.x(end) - ax.x(start), 320, "#f4cccc", opacity=0.6)
+        svg.text((ax.x(start) + ax.x(end)) / 2, top + 16, "outage (every request 503)", 11, "middle",
+                 color="#900")
+        step = nice_step(tmax, 10)
+        ax.frame([i * step for i in range(int(math.ceil(tmax) / step) + 1)], "time (s)", ylabel, title)
+        if stop:
+            svg.line(ax.x(stop), top, ax.x(stop), top + 320, "#666", 1, "2 3")
+            svg.text(ax.x(stop) - 4, top + 316, "new calls stop", 10, "end", color="#555")
+        if col == "arrivals":
+            cap = capacity_per_ms * 1000
+            svg.line(ax.x(0), ax.y(cap), ax.x(tmax), ax.y(cap), "#000", 1.5, "6 4")
+            svg.text(ax.x(tmax) - 4, ax.y(cap) - 5, "server capacity", 11, "end")
+        # Draw the first strategy (the no-retry reference) last and dashed, so that it shows
+        # even where another line lies on it.
+        order = list(by.items())[1:] + list(by.items())[:1]
+        for s, pts in order:
+            i = strategies.index(s)
+            color = PALETTE[i % len(PALETTE)]
+            line = [(ax.x(t), ax.y(y)) for t, y in pts]
+            if i == 0:
+                pts_s = " ".join(f"{x:.1f},{y:.1f}" for x, y in line)
+                svg.add(f"<polyline points='{pts_s}' fill='none' stroke='{color}' stroke-width='1.2' "
+                        "stroke-dasharray='5 3'/>")
+            else:
+                svg.polyline(line, color, 1.8)
+        for i, s in enumerate(strategies):
+            ly = top + 20 + i * 22
+            svg.line(700, ly, 725, ly, PALETTE[i % len(PALETTE)], 3, "5 3" if i == 0 else None)
+            svg.text(732, ly + 4, s, 12)
+    svg.write(path_out)
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    occ_csv, outage_csv, out = argv[1], argv[2], argv[3]
+    series_csv = argv[4] if len(argv) > 4 else None
+    log = argv[5] if len(argv) > 5 else None
+    occ = read_csv(occ_csv)
+    occ_chart(occ, "time_ms", f"{out}/storm-occ-time.svg",
+              "OCC contention: time until the last client completes", "milliseconds (log scale)", True)
+    occ_chart(occ, "calls", f"{out}/storm-occ-calls.svg",
+              "OCC contention: calls (conditional writes) to the server", "calls", False)
+    outage = read_csv(outage_csv)
+    subtitle = ""
+    if log:
+        with open(log, encoding="utf-8") as f:
+            first = next((line for line in f if line.startswith("outage: load")), "")
+        subtitle = first.removeprefix("outage: ").strip()
+    outage_chart(outage, f"{out}/storm-outage.svg", subtitle)
+    if series_csv:
+        fleet = outage[0]["clients"]
+        capacity = float(outage[0]["capacity_per_ms"])
+        start, end, stop = outage_window(subtitle)
+        series_chart(series_csv, f"{out}/storm-outage-series.svg", fleet,
+                     ["NoRetry", "Exponential", "FullJitter", "FullJitter+Budget"], capacity,
+                     (start, end), stop)
+    return 0
+
+
+def outage_window(subtitle):
+    """(outage start, outage end, arrivals end) in seconds, from the simulator's parameter line
+    ('load 0.7 of capacity, outage 20000 ms after 30000 ms, ... tail 45000 ms')."""
+    words = subtitle.replace(",", "").split()
+    try:
+        i = words.index("outage")
+        length, start = float(words[i + 1]), float(words[i + 4])
+        tail = float(words[words.index("tail") + 1])
+        return start / 1000, (start + length) / 1000, (start + length + tail) / 1000
+    except (ValueError, IndexError):
+        return 0.0, 0.0, 0.0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
