@@ -9,7 +9,7 @@ rm -rf pkg
 wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack: /'
 rm -f pkg/.gitignore pkg/edge_retry.d.ts pkg/edge_retry_bg.wasm.d.ts pkg/package.json
-cp pkg-template/*.js pkg-template/index.d.ts pkg-template/package.json pkg/
+cp pkg-template/*.js pkg-template/index.d.ts pkg-template/package.json src/js/*.js pkg/
 cp README.md pkg/README.md
 # The inlined copy of the module for browsers, bundlers and Deno.
 printf 'export const wasmBase64 = "%s";\n' "$(base64 -w0 pkg/edge_retry_bg.wasm)" > pkg/wasm-inline.js

@@ -20,7 +20,7 @@ cargo run --quiet --release --example storm -- occ --quick > /dev/null
 cargo run --quiet --release --example storm -- outage --quick > /dev/null
 
 step "wasm-bindgen-test: the driver's option reading on real JS objects (Node)"
-wasm-pack --quiet test --node -- --lib
+wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)"
 
 step "package"
 bash scripts/build-pkg.sh

@@ -1,18 +1,62 @@
-//! What the wasm module exports. pkg-template/api.js wraps these into `retryFetch`,
-//! `createRetryFetch`, `presets` and `CircuitOpenError`.
+//! What the wasm module exports: an `Instance` (one set of breakers, budgets and stats) with a
+//! handle API that driver.js runs each call through, plus `presets`.
+//!
+//! A call is a slot: `open` validates the call's options, `start` sends it on its way, and
+//! each report (`outcome`, `resume`, `decline`, `abort`) answers with the next action's code;
+//! `param`, `attempt` and `reason` describe that action. `close` frees the slot.
 
 use alloc::rc::Rc;
-use js_sys::{Object, Promise, Reflect};
+use alloc::string::String;
+use alloc::vec::Vec;
+use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::driver::{Shared, run};
-use super::options::{self, Hooks};
-use super::platform;
+use super::options::{self, option_error};
+use crate::core::call::{Action, Call, CallError, Settle};
+use crate::core::classify::{Outcome, method_is_retryable};
+use crate::core::engine::Engine;
+use crate::core::headers::ServerHints;
 use crate::core::options::Scope;
+use crate::core::origin;
 use crate::core::policy::{Jitter, Policy};
 use crate::core::presets::PRESETS;
+use crate::core::rng::SplitMix64;
+
+// Action codes, as driver.js reads them.
+const SEND: u32 = 0;
+const RETRY: u32 = 1;
+const SETTLE_LAST: u32 = 2;
+const SETTLE_DEADLINE: u32 = 3;
+const SETTLE_CIRCUIT_OPEN: u32 = 4;
+const SETTLE_ABORTED: u32 = 5;
+/// A report that did not fit the call's phase, or an unknown slot: a driver bug, not a panic.
+const MISUSE: u32 = 6;
+
+// Outcome kinds, as driver.js reports them.
+const RESPONSE: u32 = 0;
+const TIMEOUT: u32 = 2;
+
+struct Slot {
+    policy: Rc<Policy>,
+    call: Option<Call>,
+    action: Action,
+}
+
+/// One set of defaults with its own breakers, budgets and stats.
+#[wasm_bindgen]
+pub struct Instance {
+    engine: Engine,
+    defaults: Rc<Policy>,
+    /// The defaults as `retry: false` leaves them: one attempt, no breaker, no budget.
+    single: Rc<Policy>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    /// Seeded from the platform's secure source on first use (Workers forbid it at load).
+    rng: Option<SplitMix64>,
+}
 
 fn set(object: &Object, key: &str, value: JsValue) {
+    // Setting a fresh plain object's own property cannot fail.
     let _ = Reflect::set(object, &JsValue::from_str(key), &value);
 }
 
@@ -20,10 +64,31 @@ fn number(n: u64) -> JsValue {
     JsValue::from(n as f64)
 }
 
-/// One set of defaults with its own breakers, budgets and stats.
-#[wasm_bindgen]
-pub struct Instance {
-    shared: Rc<Shared>,
+fn code(action: Action) -> u32 {
+    match action {
+        Action::Send { .. } => SEND,
+        Action::Retry { .. } => RETRY,
+        Action::Settle(Settle::Last) => SETTLE_LAST,
+        Action::Settle(Settle::Deadline) => SETTLE_DEADLINE,
+        Action::Settle(Settle::CircuitOpen { .. }) => SETTLE_CIRCUIT_OPEN,
+        Action::Settle(Settle::Aborted) => SETTLE_ABORTED,
+    }
+}
+
+/// 64 bits from `crypto.getRandomValues`, or the clock where a runtime has no `crypto`.
+fn secure_seed() -> u64 {
+    let words = js_sys::Uint32Array::new_with_length(2);
+    let filled = Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|crypto| {
+            let get = Reflect::get(&crypto, &"getRandomValues".into())?;
+            get.dyn_into::<js_sys::Function>()?.call1(&crypto, &words)
+        })
+        .is_ok();
+    if filled {
+        (u64::from(words.get_index(0)) << 32) | u64::from(words.get_index(1))
+    } else {
+        js_sys::Date::now() as u64
+    }
 }
 
 #[wasm_bindgen]
@@ -31,19 +96,158 @@ impl Instance {
     /// Validates `defaults` (a TypeError naming the option if wrong).
     #[wasm_bindgen(constructor)]
     pub fn new(defaults: JsValue) -> Result<Instance, JsValue> {
-        let (policy, hooks) =
-            options::apply(&defaults, &Policy::default(), &Hooks::default(), Scope::Defaults)?;
-        Ok(Instance { shared: Rc::new(Shared::new(policy, hooks)) })
+        let policy = options::apply(&defaults, &Policy::default(), Scope::Defaults)?;
+        let single = Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() };
+        Ok(Instance {
+            engine: Engine::new(),
+            defaults: Rc::new(policy),
+            single: Rc::new(single),
+            slots: Vec::new(),
+            free: Vec::new(),
+            rng: None,
+        })
     }
 
-    /// `retryFetch(input, init)`.
-    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
-        wasm_bindgen_futures::future_to_promise(run(self.shared.clone(), input, init))
+    /// Opens a call with its options (`init.retry`: undefined, false or an object) and returns
+    /// its slot. Invalid options throw a TypeError naming the option; nothing is sent.
+    pub fn open(&mut self, retry: JsValue) -> Result<u32, JsValue> {
+        let policy = if retry.is_undefined() {
+            self.defaults.clone()
+        } else if retry.as_bool() == Some(false) {
+            self.single.clone()
+        } else {
+            Rc::new(options::apply(&retry, &self.defaults, Scope::PerCall)?)
+        };
+        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last) };
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(entry) = self.slots.get_mut(id as usize) {
+                    *entry = Some(slot);
+                }
+                Ok(id)
+            }
+            None => {
+                self.slots.push(Some(slot));
+                u32::try_from(self.slots.len() - 1).map_err(|_| option_error("edge-retry: too many calls"))
+            }
+        }
+    }
+
+    /// Frees a call's slot once driver.js has settled it.
+    pub fn close(&mut self, id: u32) {
+        if let Some(entry @ Some(_)) = self.slots.get_mut(id as usize) {
+            *entry = None;
+            self.free.push(id);
+        }
+    }
+
+    /// How many bytes of a stream body this call may keep for replay.
+    #[wasm_bindgen(js_name = replayLimit)]
+    pub fn replay_limit(&self, id: u32) -> f64 {
+        self.slot(id).map_or(0.0, |s| s.policy.max_replay_bytes as f64)
+    }
+
+    /// The origin of a plain absolute http(s) URL, or undefined for driver.js to ask `URL`.
+    pub fn origin(&self, url: &str) -> Option<String> {
+        origin::of_absolute_http(url)
+    }
+
+    /// Starts the call: the first action's code (SEND, or a settlement).
+    pub fn start(
+        &mut self,
+        id: u32,
+        key: &str,
+        method: &str,
+        idempotency_key: bool,
+        replayable: bool,
+        now: f64,
+    ) -> u32 {
+        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
+        let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
+        let (call, action) = Call::start(&mut self.engine, &slot.policy, key, repeatable, now as u64);
+        slot.call = Some(call);
+        slot.action = action;
+        code(action)
+    }
+
+    /// Reports how the attempt ended (kind: 0 response, 1 network error, 2 timeout), with the
+    /// wait headers of a response and a random number in [0, 1) (NaN: use the seeded source).
+    #[allow(clippy::too_many_arguments)]
+    pub fn outcome(
+        &mut self,
+        id: u32,
+        kind: u32,
+        status: u16,
+        retry_after: Option<String>,
+        ratelimit_reset: Option<String>,
+        ratelimit: Option<String>,
+        x_ratelimit_reset: Option<String>,
+        now: f64,
+        rnd: f64,
+    ) -> u32 {
+        let outcome = match kind {
+            RESPONSE => Outcome::Response(status),
+            TIMEOUT => Outcome::Timeout,
+            _ => Outcome::NetworkError,
+        };
+        let hints = ServerHints {
+            retry_after: retry_after.as_deref().map(str::as_bytes),
+            ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
+            ratelimit: ratelimit.as_deref().map(str::as_bytes),
+            x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
+        };
+        let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
+        self.step(id, |call, engine, policy| {
+            call.on_outcome(engine, policy, outcome, &hints, now as u64, rnd)
+        })
+    }
+
+    /// The wait is over: SEND, or a settlement.
+    pub fn resume(&mut self, id: u32, now: f64) -> u32 {
+        self.step(id, |call, engine, policy| call.resume(engine, policy, now as u64))
+    }
+
+    /// `shouldRetry` said no.
+    pub fn decline(&mut self, id: u32, now: f64) -> u32 {
+        self.step(id, |call, engine, policy| call.decline(engine, policy, now as u64))
+    }
+
+    /// The caller aborted, or a callback threw: free what the call holds.
+    pub fn abort(&mut self, id: u32, now: f64) -> u32 {
+        self.step(id, |call, engine, policy| call.abort(engine, policy, now as u64))
+    }
+
+    /// The current action's number: SEND's timeout in ms (-1 for none), RETRY's delay,
+    /// SETTLE_CIRCUIT_OPEN's retry-after.
+    pub fn param(&self, id: u32) -> f64 {
+        match self.slot(id).map(|s| s.action) {
+            Some(Action::Send { timeout_ms: Some(t), .. }) => t as f64,
+            Some(Action::Retry { delay_ms, .. }) => delay_ms as f64,
+            Some(Action::Settle(Settle::CircuitOpen { retry_after_ms })) => retry_after_ms as f64,
+            _ => -1.0,
+        }
+    }
+
+    /// RETRY's failed attempt number (from 1).
+    pub fn attempt(&self, id: u32) -> u32 {
+        match self.slot(id).map(|s| s.action) {
+            Some(Action::Retry { attempt, .. } | Action::Send { attempt, .. }) => attempt,
+            _ => 0,
+        }
+    }
+
+    /// RETRY's reason: 0 status, 1 network, 2 timeout.
+    pub fn reason(&self, id: u32) -> u32 {
+        match self.slot(id).map(|s| s.action) {
+            Some(Action::Retry { reason, .. }) => reason as u32,
+            _ => 0,
+        }
     }
 
     /// Lifetime counters and latency percentiles (SPEC 7).
-    pub fn stats(&self) -> Result<JsValue, JsValue> {
-        let (c, latency) = self.shared.with_engine(|e| (e.stats.counters.clone(), e.stats.latency()))?;
+    pub fn stats(&self) -> JsValue {
+        let c = &self.engine.stats.counters;
+        let latency = self.engine.stats.latency();
         let out = Object::new();
         set(&out, "calls", number(c.calls));
         set(&out, "attempts", number(c.attempts));
@@ -58,13 +262,12 @@ impl Instance {
         set(&percentiles, "p90", number(latency.p90));
         set(&percentiles, "p99", number(latency.p99));
         set(&out, "latencyMs", percentiles.into());
-        Ok(out.into())
+        out.into()
     }
 
     /// The breaker of `key` (an origin, by default) as it stands now (SPEC 5).
-    pub fn breaker(&self, key: &str) -> Result<JsValue, JsValue> {
-        let now = js_sys::Date::now() as u64;
-        let snap = self.shared.with_engine(|e| e.breaker_snapshot(key, now))?;
+    pub fn breaker(&self, key: &str) -> JsValue {
+        let snap = self.engine.breaker_snapshot(key, js_sys::Date::now() as u64);
         let out = Object::new();
         set(&out, "state", JsValue::from_str(snap.state.as_str()));
         set(&out, "failures", JsValue::from(snap.failures));
@@ -72,7 +275,33 @@ impl Instance {
         if let Some(at) = snap.opened_at {
             set(&out, "openedAt", number(at));
         }
-        Ok(out.into())
+        out.into()
+    }
+}
+
+impl Instance {
+    fn slot(&self, id: u32) -> Option<&Slot> {
+        self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn next_random(&mut self) -> f64 {
+        self.rng.get_or_insert_with(|| SplitMix64::new(secure_seed())).next_f64()
+    }
+
+    fn step(
+        &mut self,
+        id: u32,
+        report: impl FnOnce(&mut Call, &mut Engine, &Policy) -> Result<Action, CallError>,
+    ) -> u32 {
+        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
+        let Some(call) = slot.call.as_mut() else { return MISUSE };
+        match report(call, &mut self.engine, &slot.policy) {
+            Ok(action) => {
+                slot.action = action;
+                code(action)
+            }
+            Err(_) => MISUSE,
+        }
     }
 }
 
@@ -91,9 +320,4 @@ pub fn presets() -> JsValue {
         set(&out, p.name, preset.into());
     }
     out.into()
-}
-
-#[wasm_bindgen(js_name = circuitOpenErrorClass)]
-pub fn circuit_open_error_class() -> JsValue {
-    platform::circuit_open_error_class()
 }

@@ -1,9 +1,8 @@
-//! The JS face (wasm32 only): options from JS objects, the driver that runs the core's call
-//! state machine against `fetch`, and the exports that pkg-template's entries wrap.
+//! The JS face (wasm32 only). `driver.js` (copied into the package) performs each call's I/O
+//! — fetch, timers, the caller's signal, bodies — and asks this module's handle API what to do
+//! next; `options` turns JS option objects into the core's validated policy.
 
 extern crate std;
 
-mod driver;
 mod exports;
 mod options;
-mod platform;

@@ -3,10 +3,9 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use js_sys::{Array, Function, Reflect};
+use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::platform::{is_function, option_error};
 use crate::core::options::{self, Scope, Value};
 use crate::core::policy::Policy;
 
@@ -16,20 +15,15 @@ extern "C" {
     fn object_keys(object: &JsValue) -> Result<Array, JsValue>;
 }
 
+/// A `TypeError` with this message.
+pub fn option_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(message).into()
+}
+
 /// Arrays longer than this are not option values anyone means.
 const MAX_LIST: u32 = 1024;
 /// `options` → `breaker` → its fields: nothing legitimate is deeper.
 const MAX_DEPTH: u32 = 3;
-
-/// The callbacks an options object can carry; a later layer's own fields override.
-#[derive(Clone, Default)]
-pub struct Hooks {
-    pub fetch: Option<Function>,
-    pub should_retry: Option<Function>,
-    pub on_retry: Option<Function>,
-    pub random: Option<Function>,
-    pub key: Option<Function>,
-}
 
 fn invalid(option: &str, problem: &str) -> JsValue {
     let mut m = String::from("edge-retry: invalid option \"");
@@ -59,7 +53,7 @@ fn to_value(v: &JsValue, path: &str, depth: u32) -> Result<Value, JsValue> {
     if let Some(s) = v.as_string() {
         return Ok(Value::Str(s));
     }
-    if is_function(v) {
+    if v.is_function() {
         return Ok(Value::Function);
     }
     if !v.is_object() || depth >= MAX_DEPTH {
@@ -96,52 +90,25 @@ fn entries(object: &JsValue, path: &str, depth: u32) -> Result<Vec<(String, Valu
     Ok(out)
 }
 
-fn function_field(object: &JsValue, key: &str) -> Option<Function> {
-    Reflect::get(object, &JsValue::from_str(key)).ok().and_then(|f| f.dyn_into::<Function>().ok())
-}
-
 /// Applies a JS options object over `base`. `undefined` leaves everything as it was.
-pub fn apply(
-    object: &JsValue,
-    base: &Policy,
-    base_hooks: &Hooks,
-    scope: Scope,
-) -> Result<(Policy, Hooks), JsValue> {
+/// (The callbacks it may carry are read by driver.js once the object has passed.)
+pub fn apply(object: &JsValue, base: &Policy, scope: Scope) -> Result<Policy, JsValue> {
     if object.is_undefined() {
-        return Ok((base.clone(), base_hooks.clone()));
+        return Ok(base.clone());
     }
-    if !object.is_object() || Array::is_array(object) || is_function(object) {
+    if !object.is_object() || Array::is_array(object) || object.is_function() {
         let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
         return Err(invalid(name, "must be an options object"));
     }
     let fields = entries(object, "", 0)?;
-    let policy = options::apply(base, &fields, scope).map_err(|e| option_error(&e.message()))?;
-    let mut hooks = base_hooks.clone();
-    let set = |slot: &mut Option<Function>, key: &str| {
-        if let Some(f) = function_field(object, key) {
-            *slot = Some(f);
-        }
-    };
-    set(&mut hooks.fetch, "fetch");
-    set(&mut hooks.should_retry, "shouldRetry");
-    set(&mut hooks.on_retry, "onRetry");
-    set(&mut hooks.random, "random");
-    if let Some(breaker) = fields.iter().find(|(k, _)| k == "breaker") {
-        if matches!(breaker.1, Value::Object(_)) {
-            if let Ok(b) = Reflect::get(object, &JsValue::from_str("breaker")) {
-                if let Some(f) = function_field(&b, "key") {
-                    hooks.key = Some(f);
-                }
-            }
-        }
-    }
-    Ok((policy, hooks))
+    options::apply(base, &fields, scope).map_err(|e| option_error(&e.message()))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use js_sys::Function;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     /// A JS value made by running `body` as a function body in the host runtime.
@@ -149,26 +116,25 @@ mod tests {
         Function::new_no_args(body).call0(&JsValue::UNDEFINED).unwrap()
     }
 
-    fn message(result: Result<(Policy, Hooks), JsValue>) -> String {
-        let error = result.err().expect("the options should have been refused");
+    fn message(result: Result<Policy, JsValue>) -> String {
+        let error = result.expect_err("the options should have been refused");
         assert!(error.is_instance_of::<js_sys::TypeError>());
         Reflect::get(&error, &"message".into()).unwrap().as_string().unwrap()
     }
 
-    fn per_call(object: &JsValue) -> Result<(Policy, Hooks), JsValue> {
-        apply(object, &Policy::default(), &Hooks::default(), Scope::PerCall)
+    fn per_call(object: &JsValue) -> Result<Policy, JsValue> {
+        apply(object, &Policy::default(), Scope::PerCall)
     }
 
     #[wasm_bindgen_test]
     fn nested_settings_and_callbacks_are_read() {
         let object = js("return { maxAttempts: 5, jitter: { ratio: 0.5 }, retryOn: [503],
                       onRetry() {}, breaker: { openMs: 10, key: (u) => u }, budget: false }");
-        let (policy, hooks) = per_call(&object).unwrap();
+        let policy = per_call(&object).unwrap();
         assert_eq!(policy.max_attempts, 5);
         assert_eq!(policy.breaker.map(|b| b.open_ms), Some(10));
         assert!(policy.budget.is_none());
         assert!(policy.retry_on.contains(503) && !policy.retry_on.contains(500));
-        assert!(hooks.on_retry.is_some() && hooks.key.is_some() && hooks.should_retry.is_none());
     }
 
     #[wasm_bindgen_test]
@@ -192,7 +158,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn undefined_fields_are_not_set() {
         let object = js("return { maxAttempts: undefined, timeoutMs: undefined }");
-        let (policy, _) = per_call(&object).unwrap();
+        let policy = per_call(&object).unwrap();
         assert_eq!(policy, Policy::default());
     }
 }

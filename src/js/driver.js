@@ -1,0 +1,171 @@
+// The driver: runs each retryFetch call against fetch, timers and the caller's AbortSignal.
+// Every decision is the Rust core's (through the wasm Instance's handle API); this file only
+// performs the actions it is given and reports what happened. Works in workerd, browsers,
+// Node >= 18 and Deno.
+import { Instance } from "./edge_retry.js";
+
+import { CircuitOpenError, timeoutError } from "./errors.js";
+import { sleep } from "./timers.js";
+import { attempt, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { bufferBody, streamBody, cancelBody } from "./body.js";
+
+export { CircuitOpenError };
+
+// Action codes from Instance (src/js/exports.rs).
+const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
+const REASONS = ["status", "network", "timeout"];
+
+function hasIdempotencyKey(headers) {
+  if (!headers) return false;
+  if (headers instanceof Headers) return headers.has("idempotency-key");
+  if (Array.isArray(headers)) return headers.some((h) => String(h[0]).toLowerCase() === "idempotency-key");
+  return Object.keys(headers).some((k) => k.toLowerCase() === "idempotency-key");
+}
+
+function header(response, name) {
+  return response.headers.get(name) ?? undefined;
+}
+
+const isFunction = (f) => typeof f === "function";
+
+// The callbacks of an options object over those of the layer below (defaults).
+function hooksOf(options, base) {
+  if (!options || typeof options !== "object") return base;
+  const breaker = options.breaker;
+  const key = breaker && typeof breaker === "object" && isFunction(breaker.key) ? breaker.key : base.key;
+  return {
+    fetch: isFunction(options.fetch) ? options.fetch : base.fetch,
+    shouldRetry: isFunction(options.shouldRetry) ? options.shouldRetry : base.shouldRetry,
+    onRetry: isFunction(options.onRetry) ? options.onRetry : base.onRetry,
+    random: isFunction(options.random) ? options.random : base.random,
+    key,
+  };
+}
+
+const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined, random: undefined, key: undefined };
+
+// An instance: `retryFetch` bound to its own breakers, budgets and stats.
+export function createRetryFetch(defaults) {
+  const instance = new Instance(defaults); // throws a TypeError naming a bad option
+  const baseHooks = hooksOf(defaults, NO_HOOKS);
+
+  // Calls mostly repeat a URL: remember the last one's origin.
+  let lastUrl = null;
+  let lastOrigin = "";
+  const originOf = (url) => {
+    if (url === lastUrl) return lastOrigin;
+    let origin = instance.origin(url);
+    if (origin === undefined) {
+      try {
+        origin = new URL(url, globalThis.location ? globalThis.location.href : undefined).origin;
+      } catch {
+        origin = url;
+      }
+    }
+    lastUrl = url;
+    lastOrigin = origin;
+    return origin;
+  };
+
+  async function run(id, input, init, hooks) {
+    const isRequest = input instanceof Request;
+    const method = String((init && init.method) || (isRequest ? input.method : "GET"));
+    const url = isRequest ? input.url : String(input instanceof URL ? input.href : input);
+    const signal = (init && init.signal) || (isRequest ? input.signal : undefined) || undefined;
+    const headers = init && init.headers !== undefined ? init.headers : isRequest ? input.headers : undefined;
+    if (signal && signal.aborted) throw signal.reason;
+    const key = hooks.key ? String(hooks.key(url)) : originOf(url);
+
+    // A stream body is read into a replay buffer before anything is sent (SPEC 3).
+    let body;
+    let replayable = true;
+    const stream = streamBody(input, init);
+    if (stream !== undefined) [replayable, body] = await bufferBody(stream, instance.replayLimit(id));
+
+    let action = instance.start(id, key, method, hasIdempotencyKey(headers), replayable, Date.now());
+    let kind = NETWORK;
+    let value;
+    try {
+      for (;;) {
+        if (action === SEND) {
+          const fetchFn = hooks.fetch || globalThis.fetch;
+          [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal);
+          if (kind === ABORTED || kind === INVALID) {
+            instance.abort(id, Date.now());
+            throw value;
+          }
+          const response = kind === RESPONSE ? value : undefined;
+          const status = response ? response.status : 0;
+          // Only an unsuccessful outcome can need the wait headers or a random number.
+          const failed = !response || status >= 400;
+          action = instance.outcome(
+            id, kind, status,
+            failed && response ? header(response, "retry-after") : undefined,
+            failed && response ? header(response, "ratelimit-reset") : undefined,
+            failed && response ? header(response, "ratelimit") : undefined,
+            failed && response ? header(response, "x-ratelimit-reset") : undefined,
+            Date.now(),
+            failed && hooks.random ? Number(hooks.random()) : NaN,
+          );
+        } else if (action === RETRY) {
+          action = await retry(id, kind, value, url, signal, hooks);
+        } else if (action === SETTLE_LAST) {
+          if (kind === RESPONSE) return value;
+          throw kind === TIMEOUT ? timeoutError() : value;
+        } else if (action === SETTLE_DEADLINE) {
+          throw timeoutError();
+        } else if (action === SETTLE_CIRCUIT_OPEN) {
+          throw new CircuitOpenError(key, instance.param(id));
+        } else {
+          throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
+        }
+      }
+    } catch (error) {
+      // A throwing callback or an abort: settle the call (a no-op if it already is).
+      instance.abort(id, Date.now());
+      throw error;
+    }
+  }
+
+  // Between attempts: ask shouldRetry, release the discarded body, tell onRetry, wait, resume.
+  async function retry(id, kind, value, url, signal, hooks) {
+    const attemptNo = instance.attempt(id);
+    const delayMs = instance.param(id);
+    const response = kind === RESPONSE ? value : undefined;
+    const error = response ? undefined : kind === TIMEOUT ? timeoutError() : value;
+    if (hooks.shouldRetry) {
+      let allowed;
+      try {
+        allowed = await hooks.shouldRetry(response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs });
+      } catch (e) {
+        if (response) cancelBody(response);
+        throw e;
+      }
+      if (!allowed) return instance.decline(id, Date.now());
+    }
+    if (response) cancelBody(response);
+    if (hooks.onRetry) {
+      const event = { attempt: attemptNo, delayMs, reason: REASONS[instance.reason(id)] };
+      if (response) event.status = response.status;
+      else event.error = error;
+      event.url = url;
+      hooks.onRetry(event);
+    }
+    await sleep(delayMs, signal);
+    return instance.resume(id, Date.now());
+  }
+
+  const retryFetch = async (input, init) => {
+    const retry = init != null && typeof init === "object" ? init.retry : undefined;
+    const id = instance.open(retry); // throws a TypeError naming a bad option: nothing is sent
+    try {
+      const hooks = retry !== undefined && retry !== false ? hooksOf(retry, baseHooks) : baseHooks;
+      return await run(id, input, init, hooks);
+    } finally {
+      instance.close(id);
+    }
+  };
+  retryFetch.stats = () => instance.stats();
+  retryFetch.breaker = (key) => instance.breaker(String(key));
+  return retryFetch;
+}

@@ -1,0 +1,31 @@
+// Timers that neither fire early nor get lost.
+
+// setTimeout fires at once for delays above 2^31-1 ms, so longer waits are chained.
+const MAX_TIMER_MS = 2147483647;
+
+export function startTimer(ms, done) {
+  let handle;
+  const step = (left) => {
+    handle = setTimeout(() => (left > MAX_TIMER_MS ? step(left - MAX_TIMER_MS) : done()), Math.min(left, MAX_TIMER_MS));
+  };
+  step(Math.max(0, ms));
+  return () => clearTimeout(handle);
+}
+
+// Waits `ms`, or rejects with the signal's reason as soon as it aborts.
+export function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) return reject(signal.reason);
+    let cancel = null;
+    const onAbort = () => {
+      cancel();
+      reject(signal.reason);
+    };
+    cancel = startTimer(ms, () => {
+      if (signal) signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+    if (signal) signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
