@@ -97,7 +97,7 @@ export function createRetryFetch(defaults) {
           const response = kind === RESPONSE ? value : undefined;
           const status = response ? response.status : 0;
           // Only an unsuccessful outcome can need the wait headers or a random number.
-          const failed = !response || status >= 400;
+          const failed = !response || !response.ok;
           action = instance.outcome(
             id, kind, status,
             failed && response ? header(response, "retry-after") : undefined,
@@ -142,6 +142,7 @@ export function createRetryFetch(defaults) {
         throw e;
       }
       if (!allowed) return instance.decline(id, Date.now());
+      if (signal && signal.aborted) throw signal.reason;
     }
     if (response) cancelBody(response);
     if (hooks.onRetry) {
@@ -156,7 +157,12 @@ export function createRetryFetch(defaults) {
   }
 
   const retryFetch = async (input, init) => {
-    const retry = init != null && typeof init === "object" ? init.retry : undefined;
+    let retry;
+    try {
+      retry = init != null && typeof init === "object" ? init.retry : undefined;
+    } catch {
+      throw new TypeError('edge-retry: invalid option "retry": reading it threw');
+    }
     const id = instance.open(retry); // throws a TypeError naming a bad option: nothing is sent
     try {
       const hooks = retry !== undefined && retry !== false ? hooksOf(retry, baseHooks) : baseHooks;
