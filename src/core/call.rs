@@ -127,12 +127,8 @@ impl Call {
         };
         self.last = Some(outcome);
         if deadline_bound && outcome == Outcome::Timeout {
-            // Cut by our own deadline: says nothing about the server.
-            if probe {
-                if let Some(state) = engine.key_state(&self.key, policy) {
-                    state.breaker.release_probe();
-                }
-            }
+            // Cut by our own deadline: says nothing about the server. `settle` frees the probe
+            // slot (the phase is still in flight); freeing it here as well released two slots.
             return Ok(self.settle(engine, policy, now, Settle::Deadline));
         }
         let success = is_success(outcome, policy);

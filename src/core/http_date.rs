@@ -158,10 +158,16 @@ fn rfc850(c: &mut Cursor, now_s: u64) -> Option<u64> {
     let time = c.time_of_day()?;
     c.literal(b" GMT")?;
     c.done()?;
-    let this_year = year_of(now_s);
+    // Capped so the sums below cannot overflow for an absurd `now_s` (any year past 9999 is
+    // refused by `to_epoch` anyway).
+    let this_year = year_of(now_s).min(1_000_000);
     let mut year = this_year - this_year % 100 + two_digit;
     if year > this_year + 50 {
         year -= 100;
+    } else if year + 50 <= this_year {
+        // The next century's year is not more than 50 years ahead (from 2050 on, "05" is
+        // 2105, not 2005): only a year more than 50 years ahead means the past one.
+        year += 100;
     }
     to_epoch(year, month, day, time)
 }
