@@ -64,11 +64,15 @@ pub struct Breaker {
     state: State,
     width_ms: u64,
     buckets: [Bucket; BUCKETS],
+    /// Which round of probes is current: bumped when a half-open period starts and when the
+    /// slots of probes that never reported are taken back, so a late probe of an earlier
+    /// round can neither free a slot nor decide the state of this one.
+    probe_epoch: u32,
 }
 
 impl Default for Breaker {
     fn default() -> Self {
-        Breaker { state: State::Closed, width_ms: 1, buckets: [Bucket::default(); BUCKETS] }
+        Breaker { state: State::Closed, width_ms: 1, buckets: [Bucket::default(); BUCKETS], probe_epoch: 0 }
     }
 }
 
@@ -120,13 +124,15 @@ impl Breaker {
                 return Admission::Refuse { retry_after_ms: half_open_at - now };
             }
             self.state = State::HalfOpen { opened_at, in_flight: 0, last_probe_at: now };
+            self.probe_epoch = self.probe_epoch.wrapping_add(1);
         }
         match &mut self.state {
             State::Closed | State::Open { .. } => Admission::Pass { probe: false },
             State::HalfOpen { in_flight, last_probe_at, .. } => {
                 // A probe that never reported (its caller vanished) must not wedge the key.
-                if now.saturating_sub(*last_probe_at) >= settings.open_ms.max(1) {
+                if now.saturating_sub(*last_probe_at) >= settings.open_ms.max(1) && *in_flight > 0 {
                     *in_flight = 0;
+                    self.probe_epoch = self.probe_epoch.wrapping_add(1);
                 }
                 if *in_flight < settings.half_open_probes {
                     *in_flight += 1;
@@ -175,6 +181,25 @@ impl Breaker {
             }
             // Late outcomes of attempts admitted before the breaker opened only count.
             State::Open { .. } | State::HalfOpen { .. } => {}
+        }
+    }
+
+    /// The current round of probes; a probe remembers it from its admission.
+    pub fn probe_epoch(&self) -> u32 {
+        self.probe_epoch
+    }
+
+    /// Records the outcome of a probe admitted in round `epoch`. A probe of an earlier round
+    /// only counts in the window, like any late outcome.
+    pub fn record_probe_of(&mut self, settings: &BreakerSettings, now: u64, failure: bool, epoch: u32) {
+        let current = epoch == self.probe_epoch;
+        self.record(settings, now, failure, current);
+    }
+
+    /// A probe of round `epoch` ended with no outcome: free its slot if that round is current.
+    pub fn release_probe_of(&mut self, epoch: u32) {
+        if epoch == self.probe_epoch {
+            self.release_probe();
         }
     }
 
@@ -290,6 +315,27 @@ mod tests {
         assert!(matches!(b.admit(&s, 502), Admission::Refuse { .. }));
         // Never answered: after open_ms the slot is given again.
         assert_eq!(b.admit(&s, 1001), Admission::Pass { probe: true });
+    }
+
+    #[test]
+    fn a_late_probe_of_an_earlier_round_changes_nothing() {
+        let s = settings();
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 0, 4, 0);
+        assert_eq!(b.admit(&s, 500), Admission::Pass { probe: true });
+        let stale = b.probe_epoch();
+        // The first probe never reports; after open_ms its slot goes to a second probe.
+        assert_eq!(b.admit(&s, 1000), Admission::Pass { probe: true });
+        let current = b.probe_epoch();
+        assert_ne!(stale, current);
+        // The first probe is aborted late: the second still holds the only slot.
+        b.release_probe_of(stale);
+        assert!(matches!(b.admit(&s, 1001), Admission::Refuse { .. }));
+        // Its late success does not close the breaker either; the current probe's does.
+        b.record_probe_of(&s, 1002, false, stale);
+        assert_eq!(b.snapshot(1002).state, StateName::HalfOpen);
+        b.record_probe_of(&s, 1003, false, current);
+        assert_eq!(b.snapshot(1003).state, StateName::Closed);
     }
 
     #[test]

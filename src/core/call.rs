@@ -14,6 +14,7 @@ use super::breaker::Admission;
 use super::classify::{Outcome, RetryReason};
 use super::engine::Engine;
 use super::headers::{ServerHints, server_wait_ms};
+use super::pacer::{Plan, Signal};
 use super::policy::Policy;
 
 /// What the driver must do next.
@@ -52,8 +53,15 @@ pub enum CallError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    InFlight { probe: bool, deadline_bound: bool },
-    Waiting { tokens: u32, server_wait: bool },
+    /// `probe`: the breaker round this attempt probes for, when it is a half-open probe.
+    InFlight {
+        probe: Option<u32>,
+        deadline_bound: bool,
+    },
+    Waiting {
+        tokens: u32,
+        server_wait: bool,
+    },
     Settled,
 }
 
@@ -68,6 +76,8 @@ pub struct Call {
     previous_delay: u64,
     last: Option<Outcome>,
     phase: Phase,
+    /// When the attempt in flight (or the last one) was sent: the pacer learns attempt times.
+    sent_at: u64,
 }
 
 impl Call {
@@ -91,6 +101,7 @@ impl Call {
             last: None,
             // Not yet sent; `send` moves it on.
             phase: Phase::Waiting { tokens: 0, server_wait: false },
+            sent_at: now,
         };
         let action = call.send(engine, policy, now);
         (call, action)
@@ -134,10 +145,22 @@ impl Call {
         let success = is_success(outcome, policy);
         if let Some(state) = engine.key_state(&self.key, policy) {
             if let Some(settings) = &policy.breaker {
-                state.breaker.record(settings, now, outcome.is_breaker_failure(policy), probe);
+                let failure = outcome.is_breaker_failure(policy);
+                match probe {
+                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
+                    None => state.breaker.record(settings, now, failure, false),
+                }
             }
             if let (Some(settings), true) = (&policy.budget, success) {
                 state.budget.refund(settings, settings.success_refund);
+            }
+            if let Some(settings) = &policy.pacer {
+                let signal = match outcome {
+                    o if o.is_retryable(policy) => Signal::Failure,
+                    _ if success => Signal::Success,
+                    _ => Signal::Neutral,
+                };
+                state.pacer.observe(settings, self.sent_at, now, signal, policy.max_delay_ms);
             }
         }
         Ok(self.decide_retry(engine, policy, outcome, hints, now, rnd))
@@ -160,6 +183,7 @@ impl Call {
             Outcome::Response(_) if policy.respect_retry_after => server_wait_ms(hints, now),
             _ => None,
         };
+        let mut paced: Option<Plan> = None;
         let delay = match server {
             Some(asked) => {
                 if asked > policy.max_retry_after_ms || remaining.is_some_and(|r| asked >= r) {
@@ -171,7 +195,16 @@ impl Call {
                 remaining.map_or(lengthened, |r| lengthened.min(r.saturating_sub(1)).max(asked))
             }
             None => {
-                let backoff = backoff_delay(policy, self.attempts, self.previous_delay, rnd);
+                let mut backoff = backoff_delay(policy, self.attempts, self.previous_delay, rnd);
+                if policy.pacer.is_some() {
+                    if let Some(state) = engine.key_state(&self.key, policy) {
+                        // Shared pacing: the own backoff is a floor; the slot is reserved
+                        // below, once nothing else has stopped the retry.
+                        let plan = state.pacer.plan(now, backoff, policy.max_delay_ms);
+                        backoff = plan.delay_ms;
+                        paced = Some(plan);
+                    }
+                }
                 if remaining.is_some_and(|r| backoff >= r) {
                     return self.settle(engine, policy, now, Settle::Last);
                 }
@@ -194,6 +227,9 @@ impl Call {
                     return self.settle(engine, policy, now, Settle::Last);
                 }
                 tokens = cost;
+            }
+            if let Some(plan) = paced {
+                state.pacer.commit(plan);
             }
         }
         self.previous_delay = delay;
@@ -244,19 +280,23 @@ impl Call {
             let how = if first { Settle::Deadline } else { Settle::Last };
             return self.settle(engine, policy, now, how);
         }
-        let mut probe = false;
+        let mut probe = None;
         if let Some(settings) = &policy.breaker {
             let admission = match engine.key_state(&self.key, policy) {
-                Some(state) => state.breaker.admit(settings, now),
-                None => Admission::Pass { probe: false },
+                Some(state) => {
+                    let admission = state.breaker.admit(settings, now);
+                    (admission, state.breaker.probe_epoch())
+                }
+                None => (Admission::Pass { probe: false }, 0),
             };
             match admission {
-                Admission::Pass { probe: p } => probe = p,
-                Admission::Refuse { retry_after_ms } if first => {
+                (Admission::Pass { probe: true }, epoch) => probe = Some(epoch),
+                (Admission::Pass { probe: false }, _) => {}
+                (Admission::Refuse { retry_after_ms }, _) if first => {
                     engine.stats.counters.breaker_rejections += 1;
                     return self.settle(engine, policy, now, Settle::CircuitOpen { retry_after_ms });
                 }
-                Admission::Refuse { .. } => return self.settle(engine, policy, now, Settle::Last),
+                (Admission::Refuse { .. }, _) => return self.settle(engine, policy, now, Settle::Last),
             }
         }
         let (timeout_ms, deadline_bound) = match (policy.attempt_timeout_ms, remaining) {
@@ -266,6 +306,7 @@ impl Call {
             (None, None) => (None, false),
         };
         self.attempts += 1;
+        self.sent_at = now;
         engine.stats.counters.attempts += 1;
         self.phase = Phase::InFlight { probe, deadline_bound };
         Action::Send { attempt: self.attempts, timeout_ms, deadline_bound }
@@ -274,9 +315,9 @@ impl Call {
     fn settle(&mut self, engine: &mut Engine, policy: &Policy, now: u64, how: Settle) -> Action {
         match self.phase {
             Phase::Settled => return Action::Settle(how),
-            Phase::InFlight { probe: true, .. } => {
+            Phase::InFlight { probe: Some(epoch), .. } => {
                 if let Some(state) = engine.key_state(&self.key, policy) {
-                    state.breaker.release_probe();
+                    state.breaker.release_probe_of(epoch);
                 }
             }
             Phase::Waiting { tokens, .. } if tokens > 0 => {
