@@ -25,7 +25,7 @@ wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)
 step "package"
 bash scripts/build-pkg.sh
 
-for suite in node workerd browser package; do
+for suite in node workerd browser package hostile soak; do
   if [ -d "tests/js/$suite" ]; then
     step "JS: $suite"
     node --test --test-concurrency=1 "tests/js/$suite/"
