@@ -6,13 +6,18 @@
 //! cargo run --release --example storm -- outage --seed 1
 //! cargo run --release --example storm -- occ --quick      # a few seconds, for CI
 //! cargo run --release --example storm -- outage --quick
+//! cargo run --release --example storm -- candidates --seeds 1,2,3 --hop-ms 10
 //! ```
 //!
 //! `occ` reproduces the contention model of Marc Brooker's "Exponential Backoff and Jitter"
 //! (AWS Architecture Blog, 2015); `outage` puts a fleet through a server outage and compares
 //! retry strategies, budget and breaker included. Both print CSV on stdout (progress and the
 //! model's parameters go to stderr). See `storm/occ.rs` and `storm/outage.rs` for the models.
+//! `candidates` replays `occ` with the shared-isolate controllers that were tried against
+//! full jitter (the adaptive pacer, `Policy::pacer`, won); see `storm/candidates.rs`.
 
+#[path = "storm/candidates.rs"]
+mod candidates;
 #[path = "storm/occ.rs"]
 mod occ;
 #[path = "storm/outage.rs"]
@@ -28,6 +33,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
        storm outage [--seed 1] [--quick] [--fleets 1000:1,100000:0.1] [--load 0.7]
                     [--warmup-ms 30000] [--outage-ms 20000] [--window-ms 10000] [--tail-ms 45000]
                     [--queue-ms 2000] [--attempt-timeout-ms 1000] [--attempts 6] [--series FILE]
+       storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
 
@@ -83,6 +89,38 @@ fn occ_args(rest: Vec<String>) -> Result<occ::OccArgs, String> {
     Ok(args)
 }
 
+fn candidates_args(rest: Vec<String>) -> Result<candidates::CandidatesArgs, String> {
+    let quick = rest.iter().any(|a| a == "--quick");
+    let mut args = if quick {
+        candidates::CandidatesArgs { clients: vec![10, 50], runs: 5, seeds: vec![1], hop_ms: 10.0 }
+    } else {
+        candidates::CandidatesArgs {
+            clients: vec![10, 20, 30, 40, 50, 100],
+            runs: 100,
+            seeds: vec![1, 2, 3],
+            hop_ms: 10.0,
+        }
+    };
+    let mut it = rest.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {}
+            "--clients" => args.clients = parse_list(&flag, it.next())?,
+            "--runs" => args.runs = parse(&flag, it.next())?,
+            "--seeds" => args.seeds = parse_list(&flag, it.next())?,
+            "--hop-ms" => args.hop_ms = parse(&flag, it.next())?,
+            _ => return Err(format!("candidates: unknown argument {flag:?}")),
+        }
+    }
+    if args.clients.is_empty() || args.clients.contains(&0) || args.runs == 0 || args.seeds.is_empty() {
+        return Err(String::from("candidates: --clients must be >= 1 each, --runs >= 1, --seeds not empty"));
+    }
+    if !(args.hop_ms > 0.0 && args.hop_ms <= 1_000.0) {
+        return Err(String::from("candidates: --hop-ms must be in (0, 1000]"));
+    }
+    Ok(args)
+}
+
 fn outage_args(rest: Vec<String>) -> Result<outage::OutageArgs, String> {
     let quick = rest.iter().any(|a| a == "--quick");
     let mut args = outage::OutageArgs::default();
@@ -129,6 +167,9 @@ fn main() -> ExitCode {
     let result = match mode.as_str() {
         "occ" => occ_args(rest).and_then(|a| occ::run(&a, &mut out).map_err(|e| e.to_string())),
         "outage" => outage_args(rest).and_then(|a| outage::run(&a, &mut out).map_err(|e| e.to_string())),
+        "candidates" => {
+            candidates_args(rest).and_then(|a| candidates::run(&a, &mut out).map_err(|e| e.to_string()))
+        }
         "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Draws the storm simulator's results as hand-written SVG (Python 3 standard library only).
 
-usage: storm-plots.py OCC_CSV OUTAGE_CSV OUT_DIR [SERIES_CSV [OUTAGE_LOG]]
+usage: storm-plots.py OCC_CSV OUTAGE_CSV OUT_DIR [SERIES_CSV [OUTAGE_LOG [CANDIDATES_CSV]]]
 
 Writes OUT_DIR/storm-occ-time.svg and storm-occ-calls.svg (x = clients, one line per
-algorithm, as in the AWS blog post), storm-outage.svg (grouped bars per strategy and fleet)
-and, given the per-100 ms series, storm-outage-series.svg (server arrivals over time).
+algorithm, as in the AWS blog post; algorithms beyond the blog's, named with a "+", are drawn
+dashed), storm-occ-vs-fulljitter.svg (each such algorithm's change in time and calls against
+FullJitter, per client count), storm-outage.svg (grouped bars per strategy and fleet) and,
+given the per-100 ms series, storm-outage-series.svg (server arrivals over time) and, given the
+`storm candidates` CSV, storm-candidates.svg (each shared-isolate candidate's change in time
+and calls against FullJitter, one panel per network speed).
 """
 
 import csv
@@ -63,10 +67,11 @@ class Svg:
         self.add(f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(w, 0):.1f}' height='{max(h, 0):.1f}' "
                  f"fill='{fill}' stroke='{stroke}' fill-opacity='{opacity}' {extra}/>")
 
-    def polyline(self, points, color, width=2.0):
+    def polyline(self, points, color, width=2.0, dash=None):
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        d = f" stroke-dasharray='{dash}'" if dash else ""
         self.add(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='{width}' "
-                 f"stroke-linejoin='round'/>")
+                 f"stroke-linejoin='round'{d}/>")
 
     def circle(self, x, y, r, color):
         self.add(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{r}' fill='{color}'/>")
@@ -153,15 +158,119 @@ def occ_chart(rows, column, path, title, ylabel, ylog):
     ax = Axes(svg, 80, 50, 500, 340, (0, xmax * 1.02), ylim, ylog)
     xticks = list(range(0, xmax + 1, nice_step(xmax, 10) if xmax >= 10 else 1))
     ax.frame([int(v) for v in xticks], "clients", ylabel, title)
+    beyond = False
     for i, (algo, pts) in enumerate(by_algo.items()):
         color = PALETTE[i % len(PALETTE)]
         pts = sorted(pts)
-        svg.polyline([(ax.x(x), ax.y(y)) for x, y in pts], color)
+        # Algorithms beyond the blog's five (named "A+B") are dashed and a little thicker.
+        dash = "7 4" if "+" in algo else None
+        beyond = beyond or dash is not None
+        svg.polyline([(ax.x(x), ax.y(y)) for x, y in pts], color, 2.6 if dash else 2.0, dash)
         for x, y in pts:
             svg.circle(ax.x(x), ax.y(y), 3, color)
         ly = 70 + i * 22
-        svg.line(600, ly, 625, ly, color, 3)
+        svg.line(600, ly, 625, ly, color, 3, dash)
         svg.text(632, ly + 4, algo, 12)
+    if beyond:
+        ly = 70 + len(by_algo) * 22 + 10
+        svg.text(600, ly, "dashed: beyond the blog;", 10, color="#555")
+        svg.text(600, ly + 14, "all clients share one Engine", 10, color="#555")
+    svg.write(path)
+
+
+def occ_versus(rows, path, baseline="FullJitter"):
+    """Bars: each algorithm beyond the blog's (a "+" in its name) against `baseline`, as the
+    change in completion time and in calls per client count (below zero: better)."""
+    data = {(r["algorithm"], int(r["clients"])): r for r in rows}
+    algos = [a for a in OrderedDict.fromkeys(r["algorithm"] for r in rows) if "+" in a]
+    clients = sorted({int(r["clients"]) for r in rows})
+    if not algos or not any((baseline, n) in data for n in clients):
+        return False
+    series = []  # (label, color, [(clients, change %)])
+    for algo in algos:
+        for col, what in (("time_ms", "time"), ("calls", "calls")):
+            pts = []
+            for n in clients:
+                base, mine = data.get((baseline, n)), data.get((algo, n))
+                if base and mine and float(base[col]) > 0:
+                    pts.append((n, 100.0 * (float(mine[col]) / float(base[col]) - 1.0)))
+            series.append((f"{algo}: {what}", PALETTE[len(series) % len(PALETTE)], dict(pts)))
+    values = [v for _, _, pts in series for v in pts.values()]
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    pad = (hi - lo) * 0.12 or 10
+    svg = Svg(820, 470)
+    ax = Axes(svg, 80, 50, 520, 330, (0, len(clients)), (lo - pad, hi + pad))
+    ax.frame([], "clients", f"change against {baseline} (%)",
+             f"OCC contention: against {baseline} (below zero is better)")
+    group = 520 / len(clients)
+    bar = group * 0.8 / len(series)
+    for ci, n in enumerate(clients):
+        for si, (_, color, pts) in enumerate(series):
+            if n not in pts:
+                continue
+            v = pts[n]
+            x = 80 + ci * group + group * 0.1 + si * bar
+            top, bottom = sorted((ax.y(v), ax.y(0)))
+            svg.rect(x, top, bar - 1, bottom - top, color)
+            ty = ax.y(v) + 11 if v < 0 else ax.y(v) - 3
+            svg.text(x + bar / 2, ty, f"{v:+.0f}%", 9, "middle", color="#333")
+        svg.text(80 + ci * group + group / 2, ax.y(lo - pad) + 17, str(n), 11, "middle")
+    svg.line(80, ax.y(0), 600, ax.y(0), "#444")
+    for si, (label, color, _) in enumerate(series):
+        ly = 70 + si * 22
+        svg.rect(615, ly - 9, 14, 12, color)
+        svg.text(635, ly + 2, label, 12)
+    svg.write(path)
+    return True
+
+
+def candidates_chart(rows, path):
+    """One panel per hop time: x = change in completion time against FullJitter (%), y = change
+    in calls (%), one line per candidate through its client counts (marked at N = 10 and the
+    largest N). Bottom left of both zero lines: better than FullJitter on both."""
+    hops = list(OrderedDict.fromkeys(r["hop_ms"] for r in rows))
+    names = [n for n in OrderedDict.fromkeys(r["candidate"] for r in rows) if n != "FullJitter"]
+    xlim, ylim = (-70.0, 70.0), (-85.0, 70.0)
+    pw, ph = 360, 380
+    svg = Svg(len(hops) * (pw + 60) + 250, ph + 150)
+    svg.text((len(hops) * (pw + 60)) / 2 + 20, 22,
+             "Shared-isolate candidates in the occ model, against FullJitter", 15, "middle", "bold")
+    off = set()
+    for h, hop in enumerate(hops):
+        left, top = 70 + h * (pw + 60), 60
+        ax = Axes(svg, left, top, pw, ph, xlim, ylim)
+        svg.rect(ax.x(xlim[0]), ax.y(0), ax.x(0) - ax.x(xlim[0]), ax.y(ylim[0]) - ax.y(0), "#e8f4e8")
+        ticks = [-60, -40, -20, 0, 20, 40, 60]
+        ax.frame(ticks, "completion time vs FullJitter (%)", "calls vs FullJitter (%)",
+                 f"network hop {hop} ms")
+        svg.line(ax.x(0), top, ax.x(0), top + ph, "#888", 1, "4 3")
+        svg.line(left, ax.y(0), left + pw, ax.y(0), "#888", 1, "4 3")
+        svg.text(ax.x(xlim[0]) + 4, ax.y(0) + 14, "better on both", 10, color="#3a7a3a")
+        # The core's Pacer last, so that it is drawn on top.
+        for i, name in sorted(enumerate(names), key=lambda p: p[1] == "Pacer"):
+            color = PALETTE[i % len(PALETTE)]
+            pts = sorted((int(r["clients"]), float(r["time_vs_fulljitter_pct"]),
+                          float(r["calls_vs_fulljitter_pct"]))
+                         for r in rows if r["hop_ms"] == hop and r["candidate"] == name)
+            inside = [(n, t, c) for n, t, c in pts if xlim[0] <= t <= xlim[1] and ylim[0] <= c <= ylim[1]]
+            if len(inside) < len(pts):
+                off.add(name)
+            core = name == "Pacer"
+            svg.polyline([(ax.x(t), ax.y(c)) for _, t, c in inside], color, 3.0 if core else 1.4,
+                         None if core else "5 3")
+            for n, t, c in inside:
+                svg.circle(ax.x(t), ax.y(c), 4 if core else 2.5, color)
+            if core and inside:
+                for n, t, c in (inside[0], inside[-1]):
+                    svg.text(ax.x(t) + 6, ax.y(c) + 4, f"N={n}", 9, color=color)
+    lx = len(hops) * (pw + 60) + 20
+    for i, name in enumerate(names):
+        ly = 80 + i * 20
+        color = PALETTE[i % len(PALETTE)]
+        svg.line(lx, ly, lx + 22, ly, color, 3 if name == "Pacer" else 2, None if name == "Pacer" else "5 3")
+        label = name + (" (off the chart)" if name in off else "")
+        svg.text(lx + 28, ly + 4, label, 11, weight="bold" if name == "Pacer" else "normal")
+    svg.text(lx, 80 + len(names) * 20 + 10, "each line: clients 10..100", 10, color="#555")
     svg.write(path)
 
 
@@ -281,11 +390,15 @@ def main(argv):
     occ_csv, outage_csv, out = argv[1], argv[2], argv[3]
     series_csv = argv[4] if len(argv) > 4 else None
     log = argv[5] if len(argv) > 5 else None
+    candidates_csv = argv[6] if len(argv) > 6 else None
     occ = read_csv(occ_csv)
     occ_chart(occ, "time_ms", f"{out}/storm-occ-time.svg",
               "OCC contention: time until the last client completes", "milliseconds (log scale)", True)
     occ_chart(occ, "calls", f"{out}/storm-occ-calls.svg",
               "OCC contention: calls (conditional writes) to the server", "calls", False)
+    occ_versus(occ, f"{out}/storm-occ-vs-fulljitter.svg")
+    if candidates_csv:
+        candidates_chart(read_csv(candidates_csv), f"{out}/storm-candidates.svg")
     outage = read_csv(outage_csv)
     subtitle = ""
     if log:

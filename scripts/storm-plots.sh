@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the storm simulator (examples/storm.rs) in both modes and writes its results and plots
-# to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-outage.csv,
-# storm-outage.svg and storm-outage-series.svg. The plots are hand-written SVG from
+# to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-occ-vs-fulljitter.svg,
+# storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg and
+# storm-outage-series.svg. The plots are hand-written SVG from
 # scripts/storm-plots.py (Python 3 standard library only). Deterministic for a seed:
 #   SEED=1 bash scripts/storm-plots.sh
 # QUICK=1 runs both modes with --quick (seconds, for CI) and writes to target/storm-quick/
@@ -25,13 +26,23 @@ storm() { cargo run --quiet --release --example storm -- "$@"; }
 
 if [ ${#quick[@]} -eq 0 ]; then
   storm occ --clients 10,20,30,40,50,100 --runs 100 --seed "$seed" > "$tmp/occ.csv"
+  seeds="$seed,$((seed + 1)),$((seed + 2))"
 else
   storm occ --quick --seed "$seed" > "$tmp/occ.csv"
+  seeds="$seed"
 fi
+# What else was tried (issue 6c), at three network speeds; one CSV, one header.
+for hop in 3 10 30; do
+  storm candidates "${quick[@]}" --seeds "$seeds" --hop-ms "$hop" > "$tmp/cand-$hop.csv"
+done
+{ cat "$tmp/cand-3.csv"; tail -n +2 "$tmp/cand-10.csv"; tail -n +2 "$tmp/cand-30.csv"; } > "$tmp/candidates.csv"
 storm outage "${quick[@]}" --seed "$seed" --series "$tmp/series.csv" > "$tmp/outage.csv" 2> "$tmp/outage.log"
 cat "$tmp/outage.log" >&2
 cp "$tmp/occ.csv" "$out/storm-occ.csv"
 cp "$tmp/outage.csv" "$out/storm-outage.csv"
-python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$out" "$tmp/series.csv" "$tmp/outage.log"
-echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-occ-time.svg, storm-occ-calls.svg," \
-  "storm-outage.svg, storm-outage-series.svg" >&2
+cp "$tmp/candidates.csv" "$out/storm-candidates.csv"
+python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$out" "$tmp/series.csv" \
+  "$tmp/outage.log" "$out/storm-candidates.csv"
+echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-candidates.csv, storm-occ-time.svg," \
+  "storm-occ-calls.svg, storm-occ-vs-fulljitter.svg, storm-candidates.svg, storm-outage.svg," \
+  "storm-outage-series.svg" >&2

@@ -18,6 +18,11 @@
 //!   `expo(n)` uses `base · 2^n`, so its first step is 2·base.
 //! - Backoff delays are whole milliseconds (the core's unit); hops are kept in microseconds.
 //!
+//! Beyond the blog, `FullJitter+Pacer` adds the core's adaptive retry pacer
+//! (`Policy::pacer`, `core/pacer.rs`): all N clients share the one Engine, as callers in one
+//! isolate do, so the pacer sees every lost race and spaces the retries out by about the
+//! learnt attempt time. What else was tried is in `candidates.rs`.
+//!
 //! Output: `time_ms` is the mean (over runs) of the virtual time at which the last client
 //! learns its write succeeded; `calls` is the mean number of conditional WRITES the server
 //! received, which is what the blog's simulator counts as "calls" (`OccServer.write`); each
@@ -28,7 +33,7 @@ use std::collections::BinaryHeap;
 
 use edge_retry::core::headers::ServerHints;
 use edge_retry::core::policy::StatusSet;
-use edge_retry::core::{Action, Call, Engine, Jitter, Outcome, Policy};
+use edge_retry::core::{Action, Call, Engine, Jitter, Outcome, PacerSettings, Policy};
 
 use crate::rand::{Rng, derive};
 
@@ -46,14 +51,18 @@ pub enum Algorithm {
     FullJitter,
     EqualJitter,
     Decorr,
+    /// Beyond the blog: full jitter plus the core's adaptive retry pacer (`Policy::pacer`),
+    /// which all N clients share through the one Engine, as callers in one isolate do.
+    FullJitterPacer,
 }
 
-pub const ALGORITHMS: [Algorithm; 5] = [
+pub const ALGORITHMS: [Algorithm; 6] = [
     Algorithm::None,
     Algorithm::Exponential,
     Algorithm::FullJitter,
     Algorithm::EqualJitter,
     Algorithm::Decorr,
+    Algorithm::FullJitterPacer,
 ];
 
 impl Algorithm {
@@ -64,6 +73,7 @@ impl Algorithm {
             Algorithm::FullJitter => "FullJitter",
             Algorithm::EqualJitter => "EqualJitter",
             Algorithm::Decorr => "Decorr",
+            Algorithm::FullJitterPacer => "FullJitter+Pacer",
         }
     }
 
@@ -75,7 +85,9 @@ impl Algorithm {
             Algorithm::FullJitter => (BASE_MS, Jitter::Full),
             Algorithm::EqualJitter => (BASE_MS, Jitter::Equal),
             Algorithm::Decorr => (BASE_MS, Jitter::Decorrelated),
+            Algorithm::FullJitterPacer => (BASE_MS, Jitter::Full),
         };
+        let pacer = (self == Algorithm::FullJitterPacer).then(PacerSettings::default);
         Policy {
             max_attempts: u32::MAX,
             base_delay_ms: base,
@@ -88,6 +100,7 @@ impl Algorithm {
             attempt_timeout_ms: None,
             breaker: None,
             budget: None,
+            pacer,
             ..Policy::default()
         }
     }

@@ -43,7 +43,7 @@ use std::collections::VecDeque;
 use edge_retry::core::call::is_success;
 use edge_retry::core::headers::ServerHints;
 use edge_retry::core::{
-    Action, BreakerSettings, BudgetSettings, Call, Engine, Jitter, Outcome, Policy, Settle,
+    Action, BreakerSettings, BudgetSettings, Call, Engine, Jitter, Outcome, PacerSettings, Policy, Settle,
 };
 
 use crate::rand::{Rng, derive};
@@ -123,6 +123,7 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
     let budget = Some(BudgetSettings::default());
     let breaker = Some(BreakerSettings::default());
     let short_breaker = Some(BreakerSettings { open_ms: 5_000, ..BreakerSettings::default() });
+    let pacer = Some(PacerSettings::default());
     vec![
         Strategy { name: "NoRetry", policy: Policy { max_attempts: 1, ..plain.clone() } },
         Strategy {
@@ -139,8 +140,11 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
         // The breaker with openMs 5 s instead of the default 30 s.
         Strategy {
             name: "FullJitter+Budget+Breaker-open5s",
-            policy: Policy { budget, breaker: short_breaker, ..plain },
+            policy: Policy { budget, breaker: short_breaker, ..plain.clone() },
         },
+        // Beyond the defaults: the adaptive retry pacer shared by the fleet's callers.
+        Strategy { name: "FullJitter+Pacer", policy: Policy { pacer, ..plain.clone() } },
+        Strategy { name: "FullJitter+Budget+Pacer", policy: Policy { budget, pacer, ..plain } },
     ]
 }
 

@@ -2,6 +2,7 @@
 
 use super::breaker::{Breaker, Snapshot, StateName};
 use super::budget::Budget;
+use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::Policy;
 use super::registry::{DEFAULT_CAPACITY, Registry};
 use super::stats::Stats;
@@ -10,6 +11,8 @@ use super::stats::Stats;
 pub struct KeyState {
     pub breaker: Breaker,
     pub budget: Budget,
+    /// Used only by policies with `pacer` set.
+    pub pacer: Pacer,
 }
 
 #[derive(Clone, Debug)]
@@ -36,7 +39,11 @@ impl Engine {
     /// The state of `key`, created (with a full budget) on first use.
     pub fn key_state(&mut self, key: &str, policy: &Policy) -> Option<&mut KeyState> {
         let budget = policy.budget.unwrap_or_default();
-        self.keys.touch(key, || KeyState { breaker: Breaker::default(), budget: Budget::full(&budget) })
+        self.keys.touch(key, || KeyState {
+            breaker: Breaker::default(),
+            budget: Budget::full(&budget),
+            pacer: Pacer::default(),
+        })
     }
 
     pub fn key_count(&self) -> usize {
@@ -51,6 +58,11 @@ impl Engine {
             successes: 0,
             opened_at: None,
         })
+    }
+
+    /// The retry pacer of `key`, if the key is held (see [`super::pacer`]).
+    pub fn pacer_snapshot(&self, key: &str) -> Option<PacerSnapshot> {
+        self.keys.peek(key).map(|k| k.pacer.snapshot())
     }
 
     pub fn budget_tokens(&self, key: &str) -> Option<u32> {

@@ -3,6 +3,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use super::pacer::PacerSettings;
+
 /// How a backoff step is randomised (SPEC 2).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Jitter {
@@ -98,6 +100,8 @@ pub struct Policy {
     pub attempt_timeout_ms: Option<u64>,
     pub breaker: Option<BreakerSettings>,
     pub budget: Option<BudgetSettings>,
+    /// Adaptive retry pacing shared by the key's callers (see [`super::pacer`]); off by default.
+    pub pacer: Option<PacerSettings>,
 }
 
 pub const DEFAULT_RETRY_ON: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -121,6 +125,7 @@ impl Default for Policy {
             attempt_timeout_ms: None,
             breaker: Some(BreakerSettings::default()),
             budget: Some(BudgetSettings::default()),
+            pacer: None,
         }
     }
 }
