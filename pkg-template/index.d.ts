@@ -62,6 +62,15 @@ export interface BudgetOptions {
   successRefund?: number;
 }
 
+export interface PacerOptions {
+  /** Factor the shared retry interval grows by after a failure (once per round), >= 1. Default 1.05. */
+  increase?: number;
+  /** Factor it shrinks by after a success, in (0, 1]. Default 0.99. */
+  decrease?: number;
+  /** The interval after an idle spell, as a multiple of the smoothed attempt time, > 0. Default 0.75. */
+  seedRatio?: number;
+}
+
 export interface RetryOptions {
   /** Attempts in all, the first included; integer >= 1. Default 3. */
   maxAttempts?: number;
@@ -96,6 +105,10 @@ export interface RetryOptions {
   breaker?: BreakerOptions | boolean;
   /** Retry budget settings, or false to turn it off. Default on. */
   budget?: BudgetOptions | boolean;
+  /** Adaptive retry pacing shared by every caller of the same key in the isolate: each retry
+   *  also waits for the key's next free slot, an interval that grows on failures and shrinks on
+   *  successes. Off by default (an extension beyond the contract); true for the defaults. */
+  pacer?: PacerOptions | boolean;
   /** Called before each wait. */
   onRetry?: (event: RetryEvent) => void;
   /** Random numbers in [0, 1) for jitter (for reproducible tests). Default: a generator seeded

@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::policy::{BreakerSettings, BudgetSettings, Jitter, Policy, StatusSet};
+use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet};
 
 /// A JS value, as far as validation needs to know it.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,6 +213,45 @@ fn budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<BudgetSettin
     Ok(Some(s))
 }
 
+fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of pacer settings";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("pacer", e))? {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let n = match value {
+            Value::Number(n) => *n,
+            _ => f64::NAN,
+        };
+        let checked = match key.as_str() {
+            "increase" if n.is_finite() && n >= 1.0 => {
+                s.increase = n;
+                Ok(())
+            }
+            "increase" => Err("must be a finite number >= 1"),
+            "decrease" if n > 0.0 && n <= 1.0 => {
+                s.decrease = n;
+                Ok(())
+            }
+            "decrease" => Err("must be a number in (0, 1]"),
+            "seedRatio" if n.is_finite() && n > 0.0 => {
+                s.seed_ratio = n;
+                Ok(())
+            }
+            "seedRatio" => Err("must be a finite number > 0"),
+            _ => Err("is not a pacer setting"),
+        };
+        checked.map_err(|e| OptionError::nested("pacer", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
@@ -244,6 +283,10 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
             }
             "budget" => {
                 p.budget = budget(value, base.budget)?;
+                Ok(())
+            }
+            "pacer" => {
+                p.pacer = pacer(value, base.pacer)?;
                 Ok(())
             }
             "shouldRetry" | "onRetry" | "random" => function(value),
@@ -316,6 +359,10 @@ mod tests {
         assert_eq!(err("budget", Value::Object(opt("capacity", Value::Number(-5.0)))), "budget.capacity");
         assert_eq!(err("retries", Value::Number(3.0)), "retries");
         assert_eq!(err("fetch", Value::Function), "fetch");
+        assert_eq!(err("pacer", Value::Number(1.0)), "pacer");
+        assert_eq!(err("pacer", Value::Object(opt("increase", Value::Number(0.5)))), "pacer.increase");
+        assert_eq!(err("pacer", Value::Object(opt("decrease", Value::Number(0.0)))), "pacer.decrease");
+        assert_eq!(err("pacer", Value::Object(opt("rate", Value::Number(1.0)))), "pacer.rate");
         assert_eq!(err("__proto__", Value::Object(vec![])), "__proto__");
     }
 
@@ -325,6 +372,8 @@ mod tests {
         assert!(defaults.is_ok());
         let off = apply(&Policy::default(), &opt("breaker", Value::Bool(false)), Scope::PerCall);
         assert_eq!(off.map(|p| p.breaker), Ok(None));
+        let paced = apply(&Policy::default(), &opt("pacer", Value::Bool(true)), Scope::PerCall);
+        assert_eq!(paced.map(|p| p.pacer), Ok(Some(PacerSettings::default())));
     }
 
     #[test]

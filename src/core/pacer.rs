@@ -33,7 +33,7 @@
 //!
 //! Like the rest of the core it reads no clock and draws no random number: time comes in.
 
-/// Pacing settings. JS option (proposed): `pacer: false | true | { increase, decrease, seedRatio }`.
+/// Pacing settings. JS option: `pacer: false | true | { increase, decrease, seedRatio }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PacerSettings {
     /// Factor the interval grows by on a failure (once per round), >= 1.
