@@ -90,11 +90,25 @@ impl Call {
         repeatable: bool,
         now: u64,
     ) -> (Call, Action) {
+        Call::start_from(engine, policy, key, repeatable, now, now)
+    }
+
+    /// Starts at `now` a call that the caller began at `began` (before reading its body, say):
+    /// its deadline and latency count from `began`.
+    pub fn start_from(
+        engine: &mut Engine,
+        policy: &Policy,
+        key: &str,
+        repeatable: bool,
+        began: u64,
+        now: u64,
+    ) -> (Call, Action) {
         engine.stats.counters.calls += 1;
+        let began = began.min(now);
         let mut call = Call {
             key: String::from(key),
-            started_at: now,
-            deadline: policy.timeout_ms.map(|t| now.saturating_add(t)),
+            started_at: began,
+            deadline: policy.timeout_ms.map(|t| began.saturating_add(t)),
             attempts: 0,
             repeatable,
             previous_delay: policy.base_delay_ms,
@@ -352,4 +366,24 @@ impl Call {
 /// a success in the stats.
 pub fn is_success(outcome: Outcome, policy: &Policy) -> bool {
     matches!(outcome, Outcome::Response(status) if status < 500 && !policy.retry_on.contains(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_started_late_keeps_the_deadline_of_when_it_began() {
+        let mut engine = Engine::new();
+        let policy = Policy { timeout_ms: Some(1000), attempt_timeout_ms: None, ..Policy::default() };
+        // Reading the body took 400 ms: 600 ms are left for the first attempt.
+        let (_, action) = Call::start_from(&mut engine, &policy, "k", true, 10_000, 10_400);
+        assert_eq!(action, Action::Send { attempt: 1, timeout_ms: Some(600), deadline_bound: true });
+        // Reading took the whole budget: the call times out without sending.
+        let (mut call, action) = Call::start_from(&mut engine, &policy, "k", true, 10_000, 11_000);
+        assert_eq!(action, Action::Settle(Settle::Deadline));
+        assert_eq!(engine.stats.counters.attempts, 1);
+        assert!(call.is_settled());
+        assert_eq!(call.abort(&mut engine, &policy, 11_000), Err(CallError::Settled));
+    }
 }

@@ -47,8 +47,10 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal) {
   }
   const settle = (value, ok) => {
     if (cancelTimer) cancelTimer();
-    if (onAbort) signal.removeEventListener("abort", onAbort);
+    // A response keeps the caller's abort wired to its body, as fetch does; a failed attempt
+    // lets go of it.
     if (ok) return [RESPONSE, value];
+    if (onAbort) signal.removeEventListener("abort", onAbort);
     if (signal && signal.aborted) return [ABORTED, signal.reason];
     if (timedOut) return [TIMEOUT, value];
     return [value instanceof TypeError && refusesRequest(input, attemptInit) ? INVALID : NETWORK, value];

@@ -5,7 +5,7 @@
 import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
-import { sleep } from "./timers.js";
+import { sleep, startTimer } from "./timers.js";
 import { attempt, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody, cancelBody } from "./body.js";
 
@@ -68,6 +68,7 @@ export function createRetryFetch(defaults) {
   };
 
   async function run(id, input, init, hooks) {
+    const began = Date.now();
     const isRequest = input instanceof Request;
     const method = String((init && init.method) || (isRequest ? input.method : "GET"));
     const url = isRequest ? input.url : String(input instanceof URL ? input.href : input);
@@ -80,9 +81,25 @@ export function createRetryFetch(defaults) {
     let body;
     let replayable = true;
     const stream = streamBody(input, init);
-    if (stream !== undefined) [replayable, body] = await bufferBody(stream, instance.replayLimit(id));
+    if (stream !== undefined) {
+      // Reading the body is part of the call: the caller's abort and the deadline apply.
+      const deadline = instance.timeoutMs(id);
+      let cancelDeadline = null;
+      const stop = signal || deadline >= 0
+        ? new Promise((_, reject) => {
+            if (signal) signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+            if (deadline >= 0) cancelDeadline = startTimer(deadline - (Date.now() - began), () => reject(timeoutError()));
+          })
+        : undefined;
+      if (stop) stop.catch(() => {});
+      try {
+        [replayable, body] = await bufferBody(stream, instance.replayLimit(id), stop);
+      } finally {
+        if (cancelDeadline) cancelDeadline();
+      }
+    }
 
-    let action = instance.start(id, key, method, hasIdempotencyKey(headers), replayable, Date.now());
+    let action = instance.start(id, key, method, hasIdempotencyKey(headers), replayable, began, Date.now());
     let kind = NETWORK;
     let value;
     try {

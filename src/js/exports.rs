@@ -152,7 +152,15 @@ impl Instance {
         origin::of_absolute_http(url)
     }
 
-    /// Starts the call: the first action's code (SEND, or a settlement).
+    /// The call's `timeoutMs`, or -1 for none (driver.js applies it while reading a body).
+    #[wasm_bindgen(js_name = timeoutMs)]
+    pub fn timeout_ms(&self, id: u32) -> f64 {
+        self.slot(id).and_then(|s| s.policy.timeout_ms).map_or(-1.0, |t| t as f64)
+    }
+
+    /// Starts the call, which began at `began` (its deadline and latency count from then):
+    /// the first action's code (SEND, or a settlement).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         id: u32,
@@ -160,11 +168,13 @@ impl Instance {
         method: &str,
         idempotency_key: bool,
         replayable: bool,
+        began: f64,
         now: f64,
     ) -> u32 {
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
         let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
-        let (call, action) = Call::start(&mut self.engine, &slot.policy, key, repeatable, now as u64);
+        let (call, action) =
+            Call::start_from(&mut self.engine, &slot.policy, key, repeatable, began as u64, now as u64);
         slot.call = Some(call);
         slot.action = action;
         code(action)
