@@ -24,10 +24,13 @@ fn trim_ows(mut value: &[u8]) -> &[u8] {
     value
 }
 
-/// `1*DIGIT`, saturating at `u64::MAX` (a 40-digit value means "longer than anything").
+/// `1*DIGIT`, saturating at `u64::MAX` (a 40-digit value means "longer than anything"). No
+/// length limit: 8,000 digits are still well-formed delta-seconds, above any `maxRetryAfterMs`,
+/// not a malformed value to retry after backoff (SPEC 4); the scan is linear in the bytes the
+/// platform let through.
 pub fn delta_seconds(value: &[u8]) -> Option<u64> {
     let digits = trim_ows(value);
-    if digits.is_empty() || digits.len() > MAX_VALUE_LEN || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(digits.iter().fold(0u64, |acc, &d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
@@ -100,6 +103,9 @@ mod tests {
     #[test]
     fn huge_numbers_saturate() {
         assert_eq!(retry_after_ms(b"1234567890123456789012345678901234567890", NOW), Some(u64::MAX));
+        // However long: still a number of seconds (above any limit), not a malformed value.
+        assert_eq!(retry_after_ms(&[b'9'; 8192], NOW), Some(u64::MAX));
+        assert_eq!(retry_after_ms(&[b'0'; 8192], NOW), Some(0));
     }
 
     #[test]

@@ -71,9 +71,18 @@ fn millis(v: &Value) -> Check<u64> {
     number(v).map(|n| n as u64)
 }
 
+/// Every f64 from 2^53 up is a whole number. (Found by fuzzing: `n == (n as u64) as f64` alone
+/// refused whole numbers past 2^64, such as `maxAttempts: 1e300`, as "not an integer", while
+/// 2^64 itself was taken; `as` saturates, so any of them now gives the field's largest value.)
+const ALL_WHOLE_FROM: f64 = 9_007_199_254_740_992.0;
+
 fn whole(v: &Value, min: f64, expected: &'static str) -> Check<u64> {
     match v {
-        Value::Number(n) if n.is_finite() && *n >= min && *n == (*n as u64) as f64 => Ok(*n as u64),
+        Value::Number(n)
+            if n.is_finite() && *n >= min && (*n >= ALL_WHOLE_FROM || *n == (*n as u64) as f64) =>
+        {
+            Ok(*n as u64)
+        }
         _ => Err(expected),
     }
 }
@@ -374,6 +383,19 @@ mod tests {
         assert_eq!(off.map(|p| p.breaker), Ok(None));
         let paced = apply(&Policy::default(), &opt("pacer", Value::Bool(true)), Scope::PerCall);
         assert_eq!(paced.map(|p| p.pacer), Ok(Some(PacerSettings::default())));
+    }
+
+    #[test]
+    fn huge_whole_numbers_are_integers() {
+        // Fuzzing regression: 1e300 is a whole number >= 1, so valid (SPEC 2); it saturates.
+        let p = apply(&Policy::default(), &opt("maxAttempts", Value::Number(1e300)), Scope::PerCall);
+        assert_eq!(p.map(|p| p.max_attempts), Ok(u32::MAX));
+        let p = apply(&Policy::default(), &opt("maxReplayBytes", Value::Number(1e30)), Scope::PerCall);
+        assert_eq!(p.map(|p| p.max_replay_bytes), Ok(u64::MAX));
+        let cap = Value::Object(opt("capacity", Value::Number(1.2e21)));
+        let p = apply(&Policy::default(), &opt("budget", cap), Scope::PerCall);
+        assert_eq!(p.map(|p| p.budget.map(|b| b.capacity)), Ok(Some(u32::MAX)));
+        assert_eq!(err("maxAttempts", Value::Number(4_503_599_627_370_495.5)), "maxAttempts");
     }
 
     #[test]

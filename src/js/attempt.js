@@ -5,16 +5,18 @@ import { timeoutError } from "./errors.js";
 // Outcome kinds; the first three are reported to the core, ABORTED and INVALID end the call.
 export const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2, ABORTED = 3, INVALID = 4;
 
-// Did fetch reject because the request cannot be made at all (a bad URL or header), rather
-// than the network failing? Asked only after a rejection, so success pays nothing for it.
+// Did fetch reject because the request cannot be made at all (a bad URL or header, a scheme
+// fetch cannot load such as ftp: or about:), rather than the network failing? Asked only
+// after a rejection, so success pays nothing for it.
 function refusesRequest(input, init) {
   if (init && init.body instanceof ReadableStream) return false; // consumed by the attempt
+  let url;
   try {
-    new Request(input, init);
-    return false;
+    url = new Request(input, init).url;
   } catch {
     return true;
   }
+  return !/^https?:/i.test(url);
 }
 
 // One attempt. Resolves (never rejects) with [kind, value]. `body` replaces init.body when

@@ -28,17 +28,49 @@ function header(response, name) {
 
 const isFunction = (f) => typeof f === "function";
 
+// Responses whose body was cancelled before a backoff wait (SPEC 3).
+const released = new WeakSet();
+
+// The call settles with a response whose body was released for a retry that then did not
+// happen (the breaker opened, or the deadline came, during the wait): hand over its status
+// and headers with an empty body, rather than a body that throws when read.
+function withoutBody(response) {
+  try {
+    const copy = new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
+    Object.defineProperty(copy, "url", { value: response.url });
+    Object.defineProperty(copy, "redirected", { value: response.redirected });
+    return copy;
+  } catch {
+    return response;
+  }
+}
+
+// Reads a callback field. The core validated the object's own enumerable keys; a getter it
+// never saw (inherited, non-enumerable) or one that throws only when read again still gives
+// a TypeError naming the option, not its own error.
+function field(object, name, option) {
+  try {
+    return object[name];
+  } catch {
+    throw new TypeError(`edge-retry: invalid option "${option}": reading it threw`);
+  }
+}
+
 // The callbacks of an options object over those of the layer below (defaults).
 function hooksOf(options, base) {
   if (!options || typeof options !== "object") return base;
-  const breaker = options.breaker;
-  const key = breaker && typeof breaker === "object" && isFunction(breaker.key) ? breaker.key : base.key;
+  const pick = (name, fallback) => {
+    const f = field(options, name, name);
+    return isFunction(f) ? f : fallback;
+  };
+  const breaker = field(options, "breaker", "breaker");
+  const ownKey = breaker && typeof breaker === "object" ? field(breaker, "key", "breaker.key") : undefined;
   return {
-    fetch: isFunction(options.fetch) ? options.fetch : base.fetch,
-    shouldRetry: isFunction(options.shouldRetry) ? options.shouldRetry : base.shouldRetry,
-    onRetry: isFunction(options.onRetry) ? options.onRetry : base.onRetry,
-    random: isFunction(options.random) ? options.random : base.random,
-    key,
+    fetch: pick("fetch", base.fetch),
+    shouldRetry: pick("shouldRetry", base.shouldRetry),
+    onRetry: pick("onRetry", base.onRetry),
+    random: pick("random", base.random),
+    key: isFunction(ownKey) ? ownKey : base.key,
   };
 }
 
@@ -55,7 +87,7 @@ export function createRetryFetch(defaults) {
   const originOf = (url) => {
     if (url === lastUrl) return lastOrigin;
     let origin = instance.origin(url);
-    if (origin === undefined) {
+    if (origin === "") {
       try {
         origin = new URL(url, globalThis.location ? globalThis.location.href : undefined).origin;
       } catch {
@@ -127,7 +159,7 @@ export function createRetryFetch(defaults) {
         } else if (action === RETRY) {
           action = await retry(id, kind, value, url, signal, hooks);
         } else if (action === SETTLE_LAST) {
-          if (kind === RESPONSE) return value;
+          if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
           throw kind === TIMEOUT ? timeoutError() : value;
         } else if (action === SETTLE_DEADLINE) {
           throw timeoutError();
@@ -161,7 +193,10 @@ export function createRetryFetch(defaults) {
       if (!allowed) return instance.decline(id, Date.now());
       if (signal && signal.aborted) throw signal.reason;
     }
-    if (response) cancelBody(response);
+    if (response) {
+      cancelBody(response);
+      released.add(response);
+    }
     if (hooks.onRetry) {
       const event = { attempt: attemptNo, delayMs, reason: REASONS[instance.reason(id)] };
       if (response) event.status = response.status;

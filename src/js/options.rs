@@ -71,11 +71,13 @@ fn to_value(v: &JsValue, path: &str, depth: u32) -> Result<Value, JsValue> {
         }
         return Ok(Value::List(items));
     }
-    Ok(Value::Object(entries(v, path, depth + 1)?))
+    Ok(Value::Object(entries(v, path, path, depth + 1)?))
 }
 
-fn entries(object: &JsValue, path: &str, depth: u32) -> Result<Vec<(String, Value)>, JsValue> {
-    let keys = object_keys(object).map_err(|_| invalid(path, "reading its keys threw"))?;
+/// The own keys and values of the object at `path` (empty for the options object itself,
+/// which errors call `name`).
+fn entries(object: &JsValue, path: &str, name: &str, depth: u32) -> Result<Vec<(String, Value)>, JsValue> {
+    let keys = object_keys(object).map_err(|_| invalid(name, "reading its keys threw"))?;
     let mut out = Vec::new();
     for key in keys.iter() {
         let key = key.as_string().unwrap_or_default();
@@ -96,11 +98,11 @@ pub fn apply(object: &JsValue, base: &Policy, scope: Scope) -> Result<Policy, Js
     if object.is_undefined() {
         return Ok(base.clone());
     }
+    let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
     if !object.is_object() || Array::is_array(object) || object.is_function() {
-        let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
         return Err(invalid(name, "must be an options object"));
     }
-    let fields = entries(object, "", 0)?;
+    let fields = entries(object, "", name, 0)?;
     options::apply(base, &fields, scope).map_err(|e| option_error(&e.message()))
 }
 
@@ -144,7 +146,7 @@ mod tests {
         let nested_getter = js("return { breaker: { get openMs() { throw 1; } } }");
         assert!(message(per_call(&nested_getter)).contains("\"breaker.openMs\""));
         let proxy = js("return new Proxy({}, { ownKeys() { throw new Error('no keys'); } })");
-        assert!(message(per_call(&proxy)).contains("edge-retry"));
+        assert!(message(per_call(&proxy)).contains("\"retry\""));
         let proto = js("return JSON.parse('{\"__proto__\": {\"maxAttempts\": 1}}')");
         assert!(message(per_call(&proto)).contains("\"__proto__\""));
         let nan = js("return { baseDelayMs: NaN }");

@@ -126,8 +126,10 @@ export async function esbuildBrowser(entry, outfile, extra = {}) {
 }
 
 // A module worker in workerd. `modulesRoot` must contain every module; paths stay relative.
-export async function startMiniflare({ scriptPath, modulesRoot, bindings = {}, compatibilityDate = COMPAT_DATE }) {
+// `extra`: more Miniflare options (e.g. inspectorPort, handleRuntimeStdio).
+export async function startMiniflare({ scriptPath, modulesRoot, bindings = {}, compatibilityDate = COMPAT_DATE, extra = {} }) {
   const mf = new Miniflare({
+    ...extra,
     modules: true,
     scriptPath,
     modulesRoot: modulesRoot || path.dirname(scriptPath),

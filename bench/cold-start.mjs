@@ -1,0 +1,167 @@
+// Cold start: loading edge-retry plus its first call.
+//
+// Node: a fresh `node` process per sample times from just before `import` of the package's
+// Node entry to the first retryFetch (body read) resolving against the local server; the same
+// is measured for a plain first `fetch` (no import), for an empty module's import, and for
+// the peers. Variants are interleaved sample by sample; edge-retry's cost is the median of
+// the paired differences with plain fetch. Done twice: in fully cold processes, and with
+// undici (Node's fetch) warmed by one plain fetch before the clock starts.
+//
+// workerd: Miniflare starts a Worker and serves its first request (which makes one fetch to
+// the local server), with a Worker that imports edge-retry and calls retryFetch vs one that
+// calls fetch. Timed from `new Miniflare` to the response, per sample a fresh Miniflare; then
+// the same with 10 copies of the Worker in one Miniflare, which lifts the per-Worker cost out
+// of Miniflare's own start-up noise.
+//
+//   node bench/cold-start.mjs            20 Node samples per variant; workerd 16 x 1 Worker, 8 x 10
+//   node bench/cold-start.mjs --quick    2 and 1: only checks that it runs
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Miniflare } from "miniflare";
+import { flag, load, median, option, PKG, quantile, ROOT, saveResult, startServer, table, version } from "./lib.mjs";
+import { MODULE_RULES, workerDir } from "./workerd-overhead.mjs";
+
+const QUICK = flag("--quick");
+const NODE_SAMPLES = Number(option("--samples", QUICK ? 2 : 20));
+const WORKERD_SAMPLES = Number(option("--workerd-samples", QUICK ? 1 : 16));
+const WORKERD_COPIES = Number(option("--workerd-copies", QUICK ? 2 : 10));
+
+// What each fresh process imports (its first call is the same shape for all).
+const EMPTY = resolve(ROOT, "target/bench-cold/empty.mjs");
+mkdirSync(dirname(EMPTY), { recursive: true });
+writeFileSync(EMPTY, "export const f = fetch;\n");
+const EMPTY_NAME = "an empty module, then fetch";
+const VARIANTS = {
+  fetch: null,
+  // The ESM loader's fixed cost for any first dynamic import, whatever the module.
+  [EMPTY_NAME]: `const { f } = await import(${JSON.stringify(pathToFileURL(EMPTY).href)});`,
+  retryFetch: `const { retryFetch: f } = await import(${JSON.stringify(new URL("node.js", `file://${PKG}/`).href)});`,
+  ky: 'const { default: ky } = await import("ky"); const f = (u) => ky.get(u, { retry: { limit: 2 } });',
+  "fetch-retry": 'const { default: fr } = await import("fetch-retry"); const f = fr(fetch, { retries: 2 });',
+  "p-retry": 'const { default: pRetry } = await import("p-retry"); const f = (u) => pRetry(() => fetch(u), { retries: 2 });',
+  cockatiel: 'const { retry, handleAll, ExponentialBackoff } = await import("cockatiel"); const p = retry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }); const f = (u) => p.execute(() => fetch(u));',
+  ofetch: 'const { ofetch } = await import("ofetch"); const f = (u) => ofetch.raw(u, { retry: 2, responseType: "text" });',
+};
+
+// With `warm`, the process first makes one plain fetch (loading undici, Node's fetch, and
+// opening the connection) before the clock starts, so the ~60 ms and the noise of undici's
+// own cold start drop out of every variant alike and edge-retry's part stands out.
+function sampleNode(name, url, warm) {
+  const load = VARIANTS[name] ?? "const f = fetch;";
+  const code = `
+    ${warm ? `await (await fetch(${JSON.stringify(url)})).text();` : ""}
+    const t0 = performance.now();
+    ${load}
+    const t1 = performance.now();
+    const r = await f(${JSON.stringify(url)});
+    if (r._data === undefined) await r.text();
+    const t2 = performance.now();
+    console.log(JSON.stringify({ importMs: t1 - t0, callMs: t2 - t1, totalMs: t2 - t0 }));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8", cwd: process.cwd() });
+  return JSON.parse(out);
+}
+
+async function nodeColdStart(url, names, samplesWanted, warm) {
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) sampleNode(n, url, warm); // warm the OS file cache
+  for (let i = 0; i < samplesWanted; i++) for (const n of names) samples[n].push(sampleNode(n, url, warm));
+  const med = (n, k) => median(samples[n].map((s) => s[k]));
+  // Samples i of all variants ran back to back: paired differences cancel slow drift.
+  const paired = (a, b) => median(samples[a].map((s, i) => s.totalMs - samples[b][i].totalMs));
+  const f = (x) => x.toFixed(2);
+  const rows = names.map((n) => [
+    VARIANTS[n] === null || !/^[a-z-]+$/.test(n) || n === "retryFetch" ? n : `${n} ${version(n)}`,
+    f(med(n, "importMs")),
+    f(med(n, "callMs")),
+    f(med(n, "totalMs")),
+    `${f(quantile(samples[n].map((s) => s.totalMs), 0.25))} – ${f(quantile(samples[n].map((s) => s.totalMs), 0.75))}`,
+    n === "fetch" ? "—" : `**${f(paired(n, "fetch"))}**`,
+  ]);
+  return { rows, samples: samplesWanted, vsFetch: paired("retryFetch", "fetch"), vsEmpty: paired("retryFetch", EMPTY_NAME) };
+}
+
+const WORKERS = {
+  fetch: `export default { async fetch(req) { const t = new URL(req.url).searchParams.get("target"); const r = await fetch(t); return new Response(await r.text()); } };`,
+  retryFetch: `import { retryFetch } from "./pkg/workerd.js";
+export default { async fetch(req) { const t = new URL(req.url).searchParams.get("target"); const r = await retryFetch(t); return new Response(await r.text()); } };`,
+};
+
+// One sample: a fresh Miniflare running `k` copies of the Worker (each its own isolate, so
+// each loads the modules and compiles the wasm), ready, then a first request to each copy.
+// With k > 1 the per-Worker cost stands k times above Miniflare's own start-up noise.
+async function sampleWorkerd(name, scriptPath, url, k) {
+  const t0 = performance.now();
+  const workers = Array.from({ length: k }, (_, i) => ({
+    name: `w${i}`, modules: true, scriptPath, modulesRules: MODULE_RULES, compatibilityDate: "2025-01-01",
+    routes: [`w${i}.bench.local/*`],
+  }));
+  const mf = new Miniflare({ workers });
+  try {
+    await mf.ready;
+    const t1 = performance.now();
+    for (let i = 0; i < k; i++) {
+      const res = await mf.dispatchFetch(`http://w${i}.bench.local/?target=${encodeURIComponent(url)}`);
+      const text = await res.text();
+      if (!text.startsWith("ok ")) throw new Error(`${name}: ${text.slice(0, 200)}`);
+    }
+    const t2 = performance.now();
+    return { readyMs: t1 - t0, firstMs: t2 - t1, totalMs: t2 - t0 };
+  } finally {
+    await mf.dispose();
+  }
+}
+
+async function workerdColdStart(url, k, samplesWanted) {
+  const paths = { fetch: workerDir("cold-fetch", WORKERS.fetch, false), retryFetch: workerDir("cold-retry", WORKERS.retryFetch) };
+  const samples = { fetch: [], retryFetch: [] };
+  await sampleWorkerd("fetch", paths.fetch, url, k); // warm caches
+  for (let i = 0; i < samplesWanted; i++) {
+    const order = i % 2 ? ["retryFetch", "fetch"] : ["fetch", "retryFetch"];
+    for (const n of order) samples[n].push(await sampleWorkerd(n, paths[n], url, k));
+  }
+  const med = (n, key) => median(samples[n].map((s) => s[key]));
+  const f = (x) => x.toFixed(1);
+  const rows = ["fetch", "retryFetch"].map((n) => [
+    `${k} × ${n === "fetch" ? "Worker calling fetch" : "Worker importing edge-retry, calling retryFetch"}`,
+    f(med(n, "readyMs")),
+    f(med(n, "firstMs")),
+    f(med(n, "totalMs")),
+    `${f(quantile(samples[n].map((s) => s.totalMs), 0.25))} – ${f(quantile(samples[n].map((s) => s.totalMs), 0.75))}`,
+  ]);
+  // Per Worker: the difference of medians over k (and its ready / first-request parts).
+  const per = (key) => (med("retryFetch", key) - med("fetch", key)) / k;
+  return { k, samples: samplesWanted, rows, perWorker: per("totalMs"), perReady: per("readyMs"), perFirst: per("firstMs") };
+}
+
+async function main() {
+  const server = await startServer();
+  const loadBefore = load();
+  let node, nodeWarm, workerd;
+  try {
+    node = await nodeColdStart(server.url, Object.keys(VARIANTS), NODE_SAMPLES, false);
+    nodeWarm = await nodeColdStart(server.url, ["fetch", EMPTY_NAME, "retryFetch"], QUICK ? NODE_SAMPLES : NODE_SAMPLES + 10, true);
+    workerd = [
+      await workerdColdStart(server.url, 1, WORKERD_SAMPLES),
+      await workerdColdStart(server.url, WORKERD_COPIES, Math.max(1, Math.round(WORKERD_SAMPLES / 2))),
+    ];
+  } finally {
+    server.close();
+  }
+  const head = ["variant", "import", "first call (body read)", "total", "total IQR", "total minus plain fetch (paired median)"];
+  console.log(`Node ${process.version}: a fresh process per sample, variants interleaved; load average before: ${loadBefore}; after: ${load()}. Times in ms (medians).\n`);
+  console.log(`Fully cold processes (${node.samples} samples per variant): the first fetch also loads undici (Node's fetch), ~60 ms, in every variant.\n`);
+  console.log(table(head, node.rows));
+  console.log(`\nundici warmed first (one plain fetch before the clock starts; ${nodeWarm.samples} samples per variant): edge-retry's own part.\n`);
+  console.log(table(head, nodeWarm.rows));
+  console.log(`\nNode: edge-retry's import and first call take **${nodeWarm.vsFetch.toFixed(1)} ms** more than a plain fetch (undici warmed; ${node.vsFetch.toFixed(1)} ms in fully cold processes), or ${nodeWarm.vsEmpty.toFixed(1)} ms more than importing an empty module first (the ESM loader's own fixed cost for a first import).`);
+  const f = (x) => x.toFixed(1);
+  console.log(`\nworkerd (Miniflare ${version("miniflare")}): a fresh Miniflare per sample running 1 Worker (${workerd[0].samples} samples each), then ${workerd[1].k} copies of the Worker (each its own isolate; ${workerd[1].samples} samples each), alternating. Times in ms (medians).\n`);
+  console.log(table(["Miniflare running", "new Miniflare → ready", "first request to each (one fetch inside)", "total", "total IQR"], [...workerd[0].rows, ...workerd[1].rows]));
+  const [one, many] = workerd;
+  console.log(`\nworkerd: edge-retry adds **${f(many.perWorker)} ms per Worker** measured on ${many.k} copies (start-up ${f(many.perReady)} ms, first request ${f(many.perFirst)} ms); with one Worker the difference of medians is ${f(one.perWorker)} ms, within Miniflare's own start-up noise (see the IQRs).`);
+  if (!QUICK) saveResult("cold-start", { nodeVsFetchMs: nodeWarm.vsFetch, nodeColdVsFetchMs: node.vsFetch, nodeVsEmptyMs: nodeWarm.vsEmpty, workerdPerWorkerMs: many.perWorker, workerdOneWorkerMs: one.perWorker });
+}
+
+await main();

@@ -1,0 +1,65 @@
+// The targets of issue "Measure it", met or not, from the figures the last full run saved
+// (target/bench-results/*.json and criterion's estimates). Prints a markdown table.
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ROOT, table } from "./lib.mjs";
+
+const read = (name) => {
+  const p = resolve(ROOT, "target/bench-results", `${name}.json`);
+  return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")) : null;
+};
+const TARGET = resolve(ROOT, process.env.CARGO_TARGET_DIR || "target");
+const criterion = (id) => {
+  const p = resolve(TARGET, "criterion", id, "new/estimates.json");
+  return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")).median.point_estimate : null;
+};
+const verdict = (ok) => (ok == null ? "not measured" : ok ? "**met**" : "**missed**");
+if (process.argv.includes("--criterion")) {
+  const ids = ["success_call", "retry_503_backoff", "retry_503_retry_after_seconds", "retry_503_retry_after_date"];
+  const what = {
+    success_call: "start a GET, report a 200, settle (method check, breaker admit + record, budget refund, stats)",
+    retry_503_backoff: "start, report a 503 with no wait header → Retry (backoff with full jitter, breaker, budget take); then decline",
+    retry_503_retry_after_seconds: "the same with `Retry-After: 2`",
+    retry_503_retry_after_date: "the same with an IMF-fixdate `Retry-After`",
+  };
+  const rows = ids.map((id) => {
+    const p = resolve(TARGET, "criterion", id, "new/estimates.json");
+    if (!existsSync(p)) return [id, what[id], "not run", ""];
+    const e = JSON.parse(readFileSync(p, "utf8"));
+    const ci = e.median.confidence_interval;
+    return [`\`${id}\``, what[id], `**${e.median.point_estimate.toFixed(0)} ns**`, `${ci.lower_bound.toFixed(0)} – ${ci.upper_bound.toFixed(0)} ns`];
+  });
+  console.log(table(["benchmark", "one iteration", "median", "95% CI of the median"], rows));
+  process.exit(0);
+}
+const rows = [];
+
+const o = read("overhead");
+if (o) {
+  const r = o.ratio.retryFetch;
+  rows.push(["Node: retryFetch / fetch, loopback keep-alive", "<= 1.02×", `${r.median.toFixed(3)}× (runs ${r.runs.map((x) => x.toFixed(3)).join(", ")})`, verdict(r.median <= 1.02)]);
+  const peers = Object.keys(o.ratio).filter((n) => n !== "fetch" && n !== "retryFetch");
+  const below = peers.filter((p) => r.median <= o.ratio[p].median);
+  rows.push(["Node: retryFetch at or below every peer (loopback ratio)", "all 5", `below ${below.join(", ") || "none"}; above ${peers.filter((p) => !below.includes(p)).map((p) => `${p} ${o.ratio[p].median.toFixed(3)}×`).join(", ") || "none"}`, verdict(below.length === peers.length)]);
+  const s = o.stubExtraUs;
+  const cheaper = peers.filter((p) => s.retryFetch.median <= s[p].median);
+  rows.push(["Node: library µs per call over a stub fetch, at or below every peer", "all 5", `retryFetch ${s.retryFetch.median.toFixed(2)} µs; peers: ${peers.map((p) => `${p} ${s[p].median.toFixed(2)}`).join(", ")}`, verdict(cheaper.length === peers.length)]);
+}
+const w = read("workerd-overhead");
+if (w) rows.push(["workerd: retryFetch / fetch", "<= 1.02×", `${w.ratio.toFixed(3)}× (IQR ${w.iqr.map((x) => x.toFixed(3)).join(" – ")})`, verdict(w.ratio <= 1.02)]);
+const z = read("size");
+if (z) {
+  const kb = (n) => (n / 1024).toFixed(1);
+  rows.push(["wasm + JS glue as shipped, gzip -9", "<= 16 KB", `${kb(z.shippedTotal.gzip)} KB (wasm ${kb(z.wasm.gzip)} + glue ${kb(z.glueShipped.gzip)})`, verdict(z.shippedTotal.gzip <= 16 * 1024)]);
+  rows.push(["wasm + minified glue (a Worker bundle), gzip -9", "<= 16 KB", `${kb(z.workerTotal.gzip)} KB (wasm ${kb(z.wasm.gzip)} + glue ${kb(z.glueMin.gzip)})`, verdict(z.workerTotal.gzip <= 16 * 1024)]);
+}
+const c = read("cold-start");
+if (c) {
+  rows.push(["Node cold start (import + first call) over a plain fetch", "< 5 ms", `${c.nodeVsFetchMs.toFixed(1)} ms with undici warmed (${c.nodeColdVsFetchMs.toFixed(1)} ms in fully cold processes; ${c.nodeVsEmptyMs.toFixed(1)} ms over importing an empty module)`, verdict(c.nodeVsFetchMs < 5)]);
+  rows.push(["workerd cold start (Worker start + first request) over a plain Worker", "< 5 ms", `${c.workerdPerWorkerMs.toFixed(1)} ms per Worker (10 copies; one Worker alone: ${c.workerdOneWorkerMs.toFixed(1)} ms, within noise)`, verdict(c.workerdPerWorkerMs < 5)]);
+}
+for (const id of ["success_call", "retry_503_backoff", "retry_503_retry_after_seconds", "retry_503_retry_after_date"]) {
+  const ns = criterion(id);
+  if (ns != null) rows.push([`core decision: \`${id}\` (criterion median, native)`, "< 100 ns", `${ns.toFixed(0)} ns`, verdict(ns < 100)]);
+}
+console.log(table(["target", "goal", "measured", "verdict"], rows));
