@@ -2,6 +2,8 @@
 //! header parser (never panics; agrees with independent formatters), breaker transitions
 //! (SPEC 5), the budget (SPEC 6), and whole calls driven through a discrete-event simulation
 //! with a virtual clock. Nothing sleeps.
+// Native only: the reference formatters (httpdate, chrono) and proptest do not build for wasm32.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::time::{Duration, UNIX_EPOCH};
 
