@@ -15,6 +15,9 @@ step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 
+step "fuzz: corpus replay, then 20 s of fresh fuzzing per target (scripts/fuzz.sh; about 2 minutes)"
+bash scripts/fuzz.sh replay
+
 step "storm simulator still runs (quick mode; figures come from make storm)"
 cargo run --quiet --release --example storm -- occ --quick > /dev/null
 cargo run --quiet --release --example storm -- outage --quick > /dev/null
