@@ -46,12 +46,13 @@ const VARIANTS = {
 };
 
 // With `warm`, the process first makes one plain fetch (loading undici, Node's fetch, and
-// opening the connection) before the clock starts, so the ~60 ms and the noise of undici's
-// own cold start drop out of every variant alike and edge-retry's part stands out.
+// opening the connection) and then idles 300 ms (V8 compiles undici in background threads
+// meanwhile, which on 2 cores slowed a following import 2x) before the clock starts, so the
+// ~60 ms and the noise of undici's own cold start drop out of every variant alike.
 function sampleNode(name, url, warm) {
   const load = VARIANTS[name] ?? "const f = fetch;";
   const code = `
-    ${warm ? `await (await fetch(${JSON.stringify(url)})).text();` : ""}
+    ${warm ? `await (await fetch(${JSON.stringify(url)})).text(); await new Promise((r) => setTimeout(r, 300));` : ""}
     const t0 = performance.now();
     ${load}
     const t1 = performance.now();
@@ -153,7 +154,7 @@ async function main() {
   console.log(`Node ${process.version}: a fresh process per sample, variants interleaved; load average before: ${loadBefore}; after: ${load()}. Times in ms (medians).\n`);
   console.log(`Fully cold processes (${node.samples} samples per variant): the first fetch also loads undici (Node's fetch), ~60 ms, in every variant.\n`);
   console.log(table(head, node.rows));
-  console.log(`\nundici warmed first (one plain fetch before the clock starts; ${nodeWarm.samples} samples per variant): edge-retry's own part.\n`);
+  console.log(`\nundici warmed first (one plain fetch, then 300 ms idle, before the clock starts; ${nodeWarm.samples} samples per variant): edge-retry's own part.\n`);
   console.log(table(head, nodeWarm.rows));
   console.log(`\nNode: edge-retry's import and first call take **${nodeWarm.vsFetch.toFixed(1)} ms** more than a plain fetch (undici warmed; ${node.vsFetch.toFixed(1)} ms in fully cold processes), or ${nodeWarm.vsEmpty.toFixed(1)} ms more than importing an empty module first (the ESM loader's own fixed cost for a first import).`);
   const f = (x) => x.toFixed(1);

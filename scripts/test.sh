@@ -29,6 +29,9 @@ wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)
 step "package"
 bash scripts/build-pkg.sh
 
+step "benchmarks still run (quick mode; figures come from scripts/bench.sh)"
+bash scripts/bench.sh --quick
+
 for suite in node workerd browser package hostile soak; do
   if [ -d "tests/js/$suite" ]; then
     step "JS: $suite"

@@ -23,6 +23,8 @@ pub struct Registry<V> {
     entries: Vec<Entry<V>>,
     tick: u64,
     capacity: usize,
+    /// Where the most recently touched key sits (a hint; checked before use).
+    last_used_index: usize,
 }
 
 /// FNV-1a: short keys, no allocation, and the same on every platform.
@@ -32,7 +34,7 @@ fn hash(key: &str) -> u64 {
 
 impl<V> Registry<V> {
     pub fn new(capacity: usize) -> Self {
-        Registry { entries: Vec::new(), tick: 0, capacity: capacity.max(1) }
+        Registry { entries: Vec::new(), tick: 0, capacity: capacity.max(1), last_used_index: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -44,6 +46,12 @@ impl<V> Registry<V> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        // A call looks its key up several times in a row: try the last one used before hashing
+        // (hashing the origin was over a third of a successful call's cost).
+        let last = self.last_used_index;
+        if self.entries.get(last).is_some_and(|e| e.key == key) {
+            return Some(last);
+        }
         let h = hash(key);
         self.entries.iter().position(|e| e.hash == h && e.key == key)
     }
@@ -72,6 +80,7 @@ impl<V> Registry<V> {
                 self.entries.len() - 1
             }
         };
+        self.last_used_index = index;
         let entry = self.entries.get_mut(index)?;
         entry.last_used = self.tick;
         Some(&mut entry.value)
