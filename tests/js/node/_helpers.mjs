@@ -67,3 +67,25 @@ export async function assertNoMoreRequests(srv, path, count, ms = 150) {
   await sleep(ms);
   assert.equal(srv.requests(path).length, count, `exactly ${count} request(s) reach the server at ${path}`);
 }
+
+// One fault server per test file, started before its tests, reset before each and closed
+// after. The returned object stands for the server from the moment it is up.
+export function useFaultServer(options) {
+  let server = null;
+  nodeTest.before(async () => {
+    server = await startFaultServer(options);
+  });
+  nodeTest.after(async () => {
+    if (server) await server.close();
+  });
+  nodeTest.beforeEach(() => server.reset());
+  return new Proxy(
+    {},
+    {
+      get(_, name) {
+        const value = server[name];
+        return typeof value === "function" ? value.bind(server) : value;
+      },
+    },
+  );
+}

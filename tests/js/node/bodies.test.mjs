@@ -3,16 +3,18 @@
 // The bytes the server recorded for every attempt are compared.
 import assert from "node:assert/strict";
 import { createRetryFetch } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, FAST, sleep, assertNoMoreRequests } from "./_helpers.mjs";
+import {
+  test,
+  after,
+  describe,
+  uniquePath,
+  FAST,
+  sleep,
+  assertNoMoreRequests,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 const enc = new TextEncoder();
 const bytesOf = (n, seed = 1) => {

@@ -1,16 +1,22 @@
 // SPEC §5: the per-origin circuit breaker, against a real server that counts what reaches it.
 import assert from "node:assert/strict";
 import { createRetryFetch, CircuitOpenError } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, sleep, until, timed, between, performance, assertNoMoreRequests, requestsAfter } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  describe,
+  uniquePath,
+  sleep,
+  until,
+  timed,
+  between,
+  assertNoMoreRequests,
+  requestsAfter,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 const BREAKER = { minimumRequests: 4, failureRatio: 0.5, windowMs: 10000, openMs: 300, halfOpenProbes: 1 };
 const ONE = { maxAttempts: 1, baseDelayMs: 1, jitter: "none", budget: false };

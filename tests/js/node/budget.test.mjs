@@ -1,16 +1,17 @@
 // SPEC §6: the retry budget (a token bucket per key, as the AWS SDK's standard mode).
 import assert from "node:assert/strict";
 import { createRetryFetch } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, assertNoMoreRequests } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  describe,
+  uniquePath,
+  assertNoMoreRequests,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 const QUICK = { baseDelayMs: 0, jitter: "none", breaker: false, maxAttempts: 10 };
 const SMALL = { capacity: 10, retryCost: 5, timeoutCost: 10, successRefund: 1 };

@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import { createRetryFetch } from "../../../pkg/node.js";
 import {
-  test, before, after, beforeEach, describe,
-  startFaultServer,
+  test,
+  before,
+  after,
+  describe,
   uniquePath,
   FAST,
   sleep,
@@ -13,16 +15,10 @@ import {
   performance,
   assertNoMoreRequests,
   requestsAfter,
+  useFaultServer,
 } from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 describe("§3 methods", () => {
   test("POST is not retried: a 503 is sent once and resolves", async () => {

@@ -1,16 +1,21 @@
 // SPEC §2 shouldRetry and onRetry (§7: onRetry fires before each wait).
 import assert from "node:assert/strict";
 import { createRetryFetch } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, FAST, sleep, timed, assertNoMoreRequests, performance } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  describe,
+  uniquePath,
+  FAST,
+  sleep,
+  timed,
+  assertNoMoreRequests,
+  performance,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 describe("§2 shouldRetry", () => {
   test("sync false stops: settles with that response after one attempt", async () => {

@@ -1,16 +1,22 @@
 // SPEC §2: every option, its default, the backoff formulas, overrides and validation.
 import assert from "node:assert/strict";
 import { retryFetch, createRetryFetch } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, FAST, near, between, timed, assertNoMoreRequests, sleep } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  describe,
+  uniquePath,
+  FAST,
+  near,
+  between,
+  timed,
+  assertNoMoreRequests,
+  sleep,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 // Runs one call against an always-503 path; returns the onRetry delays and the server's requests.
 async function delaysFor(options, { status = 503, init = {}, rf } = {}) {

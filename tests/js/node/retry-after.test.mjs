@@ -3,16 +3,20 @@
 // ctx.delayMs and then decline, so nothing waits; one test makes a real server-given wait.
 import assert from "node:assert/strict";
 import { createRetryFetch } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, describe, startFaultServer, uniquePath, near, between, timed, assertNoMoreRequests } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  describe,
+  uniquePath,
+  near,
+  between,
+  timed,
+  assertNoMoreRequests,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 const BASE = { breaker: false, budget: false, baseDelayMs: 30, jitter: "none" };
 

@@ -1,16 +1,9 @@
 // SPEC §7: instance.stats() matches what the server recorded.
 import assert from "node:assert/strict";
 import { createRetryFetch, CircuitOpenError } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, startFaultServer, uniquePath, FAST, sleep, between } from "./_helpers.mjs";
+import { test, uniquePath, FAST, sleep, between, useFaultServer } from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 const drain = async (p) => {
   try {

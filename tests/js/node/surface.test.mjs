@@ -1,16 +1,19 @@
 // SPEC §1 (surface) and §8 (presets), against the built package on a real local server.
 import assert from "node:assert/strict";
 import { retryFetch, createRetryFetch, presets, CircuitOpenError } from "../../../pkg/node.js";
-import { test, before, after, beforeEach, startFaultServer, refusedOrigin, uniquePath, FAST, assertNoMoreRequests, timed } from "./_helpers.mjs";
+import {
+  test,
+  before,
+  after,
+  refusedOrigin,
+  uniquePath,
+  FAST,
+  assertNoMoreRequests,
+  timed,
+  useFaultServer,
+} from "./_helpers.mjs";
 
-let srv;
-before(async () => {
-  srv = await startFaultServer();
-});
-after(async () => {
-  await srv.close();
-});
-beforeEach(() => srv.reset());
+const srv = useFaultServer();
 
 test("§1 exports: retryFetch, createRetryFetch, presets, CircuitOpenError", () => {
   assert.equal(typeof retryFetch, "function");
