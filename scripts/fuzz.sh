@@ -6,8 +6,8 @@
 #                                     for FUZZ_SECONDS (20) more; exits non-zero on any crash.
 #   scripts/fuzz.sh long [MINUTES]    each target for MINUTES (10) in turn; prints exec counts.
 #                                     New inputs go to fuzz/target/grown/<target>/ (not the repo).
-#   scripts/fuzz.sh minimize          merges fuzz/target/grown/<target>/ into the repo corpus
-#                                     and keeps only inputs that add coverage (cargo fuzz cmin).
+#   scripts/fuzz.sh minimize          folds fuzz/target/grown/<target>/ into the repo corpus,
+#                                     keeping a minimal set of inputs with the same coverage.
 #   scripts/fuzz.sh TARGET...         replay only these targets (same as replay).
 #
 # Runs on the stable toolchain: `-s none` (no sanitizer) needs no nightly flag. The core has no
@@ -49,17 +49,20 @@ say "built in $((SECONDS - build_start)) s"
 run_target() {
   local target=$1 seconds=$2 scratch=$3
   mkdir -p "$scratch" "fuzz/artifacts/$target"
-  local log="fuzz/target/fuzz-$target.log" status=0
+  # One process (no -jobs: that forks workers that log to ./fuzz-N.log). Logs are per run.
+  local log="fuzz/target/fuzz-$target-$$.log" status=0
   cargo fuzz run -s "$SANITIZER" "$target" "$scratch" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -jobs=1 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     > "$log" 2>&1 || status=$?
   local execs speed
-  execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
-  speed=$(grep -oE '^stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
+  execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+$' || true)
+  speed=$(grep -oE '^stat::average_exec_per_sec: *[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+$' || true)
+  local coverage
+  coverage=$(grep -oE '^#[0-9]+[[:space:]]+DONE[[:space:]]+cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 | sed -E 's/^#[0-9]+[[:space:]]+DONE[[:space:]]+//' || true)
   local corpus
   corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
-  printf 'fuzz: %-8s %s s: %s execs (%s/s), repo corpus %s files, status %s\n' \
-    "$target" "$seconds" "$execs" "$speed" "$corpus" "$status"
+  printf 'fuzz: %-8s %s s: %s execs (%s/s), %s, repo corpus %s files, status %s\n' \
+    "$target" "$seconds" "${execs:-?}" "${speed:-?}" "${coverage:-cov ?}" "$corpus" "$status"
   if [ "$status" != 0 ]; then
     say "$target FAILED (log: $log):"
     grep -E -m1 -A4 'panicked at|ERROR: libFuzzer' "$log" | cut -c1-2000 || true
@@ -101,21 +104,24 @@ case "$mode" in
     say "no crash; grown inputs in fuzz/target/grown/ (scripts/fuzz.sh minimize keeps the useful ones)"
     ;;
   minimize)
+    # The repo corpus is rebuilt as the smallest set of inputs (greedy set cover) that keeps
+    # every edge any input of the old corpus or of fuzz/target/grown/ reaches (counters off:
+    # hit counts would keep a thousand near-duplicates), plus the hand-made seeds.
     for target in "${TARGETS[@]}"; do
       grown="fuzz/target/grown/$target"
+      kept=$(mktemp -d)
       mkdir -p "$grown"
-      cp -n fuzz/corpus/"$target"/* "$grown"/ 2>/dev/null || true
-      # cmin replaces fuzz/corpus/<target> with the smallest subset of its inputs (plus the
-      # grown ones) that keeps every feature libFuzzer sees; hand-made seeds are kept as well.
-      seeds=$(mktemp -d)
-      cp fuzz/corpus/"$target"/seed-* "$seeds"/ 2>/dev/null || true
-      cp -n "$grown"/* fuzz/corpus/"$target"/ 2>/dev/null || true
-      cargo fuzz cmin -s "$SANITIZER" "$target" "fuzz/corpus/$target" -- -rss_limit_mb=2048 \
-        > "fuzz/target/cmin-$target.log" 2>&1
-      cp "$seeds"/* fuzz/corpus/"$target"/ 2>/dev/null || true
-      rm -rf "$seeds"
-      printf 'fuzz: %-8s corpus %s files, %s\n' "$target" \
-        "$(find "fuzz/corpus/$target" -type f | wc -l)" "$(du -sh "fuzz/corpus/$target" | cut -f1)"
+      cargo fuzz run -s "$SANITIZER" "$target" "$kept" "$grown" "fuzz/corpus/$target" -- \
+        -set_cover_merge=1 -use_counters=0 -rss_limit_mb=2048 > "fuzz/target/minimize-$target.log" 2>&1
+      mkdir -p "$kept/seeds"
+      mv fuzz/corpus/"$target"/seed-* "$kept/seeds/" 2>/dev/null || true
+      rm -rf "fuzz/corpus/$target"
+      mkdir -p "fuzz/corpus/$target"
+      find "$kept" -maxdepth 1 -type f -exec mv {} "fuzz/corpus/$target/" \;
+      mv "$kept"/seeds/* "fuzz/corpus/$target/" 2>/dev/null || true
+      rm -rf "$kept"
+      printf 'fuzz: %-8s corpus %s files, %s bytes\n' "$target" \
+        "$(find "fuzz/corpus/$target" -type f | wc -l)" "$(du -sb "fuzz/corpus/$target" | cut -f1)"
     done
     ;;
 esac

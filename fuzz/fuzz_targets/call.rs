@@ -124,6 +124,7 @@ struct FPolicy {
 
 impl FPolicy {
     /// Always a policy that `options::apply` could have produced.
+    #[allow(clippy::needless_update)] // `..Policy::default()`: for fields added later
     fn policy(&self) -> Policy {
         const MULTIPLIERS: [f64; 9] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 10.0, 1e10, f64::MAX];
         let multiplier = match self.multiplier {
@@ -134,7 +135,11 @@ impl FPolicy {
             }
         };
         Policy {
-            max_attempts: if self.max_attempts == 255 { u32::MAX } else { u32::from(self.max_attempts % 10) + 1 },
+            max_attempts: if self.max_attempts == 255 {
+                u32::MAX
+            } else {
+                u32::from(self.max_attempts % 10) + 1
+            },
             base_delay_ms: self.base_delay.get(),
             max_delay_ms: self.max_delay.get(),
             multiplier,
@@ -449,7 +454,11 @@ impl Harness {
     /// What is visible of a key without touching it.
     fn key_view(&self, key: usize) -> (Snapshot, Option<u32>, Option<PacerSnapshot>) {
         let k = KEYS[key];
-        (self.engine.breaker_snapshot(k, self.now), self.engine.budget_tokens(k), self.engine.pacer_snapshot(k))
+        (
+            self.engine.breaker_snapshot(k, self.now),
+            self.engine.budget_tokens(k),
+            self.engine.pacer_snapshot(k),
+        )
     }
 
     /// The wait the SPEC's backoff gives call `i`'s next retry, then spaced by the key's pacer
@@ -578,11 +587,9 @@ impl Harness {
                     assert_ne!(snap.state, StateName::Open, "sent through an open breaker");
                 }
                 self.expected.attempts += 1;
-                if let Phase::Waiting { server_wait, .. } = was_waiting {
-                    if matches!(origin, Origin::Resume) {
-                        self.expected.retries += 1;
-                        self.expected.retry_after_waits += u64::from(server_wait);
-                    }
+                if let (Phase::Waiting { server_wait, .. }, Origin::Resume) = (was_waiting, origin) {
+                    self.expected.retries += 1;
+                    self.expected.retry_after_waits += u64::from(server_wait);
                 }
                 t.sends = attempt;
                 t.phase = Phase::InFlight { deadline_bound };
@@ -676,7 +683,10 @@ impl Harness {
                         assert_ne!(snap.state, StateName::Closed, "a closed breaker refused");
                         if self.monotonic {
                             let longest = self.policies.iter().filter_map(|p| p.breaker).map(|b| b.open_ms);
-                            assert!(retry_after_ms <= longest.max().unwrap_or(0), "retry after {retry_after_ms}");
+                            assert!(
+                                retry_after_ms <= longest.max().unwrap_or(0),
+                                "retry after {retry_after_ms}"
+                            );
                         }
                         self.expected.breaker_rejections += 1;
                     }
@@ -703,29 +713,27 @@ impl Harness {
         }
 
         // Outcomes (but not a cut by the call's own deadline) are recorded and refund.
-        if let Origin::Outcome { outcome, asked, rnd: _, deadline_cut } = origin {
-            if !deadline_cut {
-                if p.breaker.is_some() {
-                    self.recorded[key] += 1;
-                }
-                if !matches!(action, Action::Retry { .. }) {
-                    let mut left = tokens_before.unwrap_or(created);
-                    if let Some(s) = p.budget {
-                        if is_success(outcome, &p) {
-                            left = left.saturating_add(s.success_refund).min(s.capacity);
-                        }
-                        if denied == 1 {
-                            let cost = match outcome {
-                                Outcome::Response(_) => s.retry_cost,
-                                _ => s.timeout_cost,
-                            };
-                            left = left.min(s.capacity);
-                            assert!(left < cost, "budget denied with {left} tokens for a cost of {cost}");
-                        }
+        if let Origin::Outcome { outcome, asked, rnd: _, deadline_cut: false } = origin {
+            if p.breaker.is_some() {
+                self.recorded[key] += 1;
+            }
+            if !matches!(action, Action::Retry { .. }) {
+                let mut left = tokens_before.unwrap_or(created);
+                if let Some(s) = p.budget {
+                    if is_success(outcome, &p) {
+                        left = left.saturating_add(s.success_refund).min(s.capacity);
                     }
-                    want_tokens = Some(left);
-                    self.check_no_retry_was_due(i, outcome, asked, planned, denied == 1, snap.state);
+                    if denied == 1 {
+                        let cost = match outcome {
+                            Outcome::Response(_) => s.retry_cost,
+                            _ => s.timeout_cost,
+                        };
+                        left = left.min(s.capacity);
+                        assert!(left < cost, "budget denied with {left} tokens for a cost of {cost}");
+                    }
                 }
+                want_tokens = Some(left);
+                self.check_no_retry_was_due(i, outcome, asked, planned, denied == 1, snap.state);
             }
         }
 
@@ -851,7 +859,10 @@ impl Harness {
         let longest_cap = self.policies.iter().map(|p| p.max_delay_ms).max().unwrap_or(0) as f64;
         for key in KEYS {
             if let Some(s) = self.engine.pacer_snapshot(key) {
-                assert!(s.interval_ms.is_finite() && (0.0..=longest_cap.max(1.0)).contains(&s.interval_ms), "{s:?}");
+                assert!(
+                    s.interval_ms.is_finite() && (0.0..=longest_cap.max(1.0)).contains(&s.interval_ms),
+                    "{s:?}"
+                );
                 assert!(s.smoothed_attempt_ms.is_finite() && s.smoothed_attempt_ms >= 0.0, "{s:?}");
             }
         }

@@ -155,7 +155,7 @@ fn check_date(value: &[u8], now_s: u64) {
         return;
     }
     let Ok(text) = std::str::from_utf8(value) else { return };
-    let weekday_free = |s: &str| s.split_once(|c| c == ',' || c == ' ').map(|(_, rest)| rest.to_string());
+    let weekday_free = |s: &str| s.split_once([',', ' ']).map(|(_, rest)| rest.to_string());
     let written = match value.get(3) {
         Some(b',') => imf_fixdate(epoch_s),
         _ if value.contains(&b',') => rfc850(epoch_s),
@@ -167,7 +167,10 @@ fn check_date(value: &[u8], now_s: u64) {
         assert_eq!(weekday_free(text), weekday_free(&written), "{text:?} read as {epoch_s} ({written})");
         let year = http_date::year_of(epoch_s);
         let this_year = http_date::year_of(now_s);
-        assert!(year <= this_year.saturating_add(50), "{text:?}: {year} is more than 50 years after {this_year}");
+        assert!(
+            year <= this_year.saturating_add(50),
+            "{text:?}: {year} is more than 50 years after {this_year}"
+        );
     } else if value.get(3) == Some(&b',') {
         assert_eq!(weekday_free(text), weekday_free(&written), "{text:?} read as {epoch_s} ({written})");
     } else {

@@ -62,8 +62,23 @@ const NAMES: &[&str] = &[
 
 /// Strings the fuzzer picks from: jitter names, methods, near misses.
 const STRINGS: &[&str] = &[
-    "none", "full", "equal", "decorrelated", "Full", "ratio", "GET", "get", "post", "PATCH", "G T", "",
-    "M-SEARCH", "x~y", "GET\n", "3", "é",
+    "none",
+    "full",
+    "equal",
+    "decorrelated",
+    "Full",
+    "ratio",
+    "GET",
+    "get",
+    "post",
+    "PATCH",
+    "G T",
+    "",
+    "M-SEARCH",
+    "x~y",
+    "GET\n",
+    "3",
+    "é",
 ];
 
 /// Numbers the fuzzer picks from: the edges of every rule.
@@ -107,7 +122,7 @@ enum Name {
 }
 
 impl Name {
-    fn to_string(&self) -> String {
+    fn text(&self) -> String {
         match self {
             Name::Known(i) => NAMES[usize::from(*i) % NAMES.len()].to_string(),
             Name::Raw(bytes) => String::from_utf8_lossy(bytes).into_owned(),
@@ -156,7 +171,7 @@ fn value(v: &Val, depth: usize) -> Value {
         Val::Num(Num::Int(n)) => Value::Number(f64::from(*n)),
         Val::Num(Num::Bits(bits)) => Value::Number(f64::from_bits(*bits)),
         Val::Str(Str::Known(i)) => Value::Str(STRINGS[usize::from(*i) % STRINGS.len()].to_string()),
-        Val::Str(Str::Name(n)) => Value::Str(n.to_string()),
+        Val::Str(Str::Name(n)) => Value::Str(n.text()),
         Val::List(items) => Value::List(items.iter().map(|i| value(i, depth + 1)).collect()),
         Val::Object(fields) => Value::Object(object(fields, depth + 1)),
         Val::Function => Value::Function,
@@ -168,7 +183,7 @@ fn value(v: &Val, depth: usize) -> Value {
 fn object(fields: &[(Name, Val)], depth: usize) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = Vec::new();
     for (name, v) in fields {
-        let name = name.to_string();
+        let name = name.text();
         if !out.iter().any(|(k, _)| *k == name) {
             out.push((name, value(v, depth)));
         }
