@@ -30,7 +30,7 @@ pub struct OptionError {
 }
 
 impl OptionError {
-    fn new(option: &str, expected: &'static str) -> Self {
+    pub fn new(option: &str, expected: &'static str) -> Self {
         OptionError { option: String::from(option), expected }
     }
 

@@ -25,12 +25,8 @@ const MAX_LIST: u32 = 1024;
 /// `options` → `breaker` → its fields: nothing legitimate is deeper.
 const MAX_DEPTH: u32 = 3;
 
-fn invalid(option: &str, problem: &str) -> JsValue {
-    let mut m = String::from("edge-retry: invalid option \"");
-    m.push_str(option);
-    m.push_str("\": ");
-    m.push_str(problem);
-    option_error(&m)
+fn invalid(option: &str, problem: &'static str) -> JsValue {
+    option_error(&options::OptionError::new(option, problem).message())
 }
 
 fn read(object: &JsValue, key: &str, path: &str) -> Result<JsValue, JsValue> {
