@@ -1,69 +1,170 @@
 // One fetch attempt with its own timeout, classified for the core.
 import { startTimer } from "./timers.js";
 import { timeoutError } from "./errors.js";
+import { onAbort } from "./signals.js";
+import { cancelBody } from "./body.js";
 
 // Outcome kinds; the first three are reported to the core, ABORTED and INVALID end the call.
 export const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2, ABORTED = 3, INVALID = 4;
 
-// Did fetch reject because the request cannot be made at all (a bad URL or header, a scheme
-// fetch cannot load such as ftp: or about:), rather than the network failing? Asked only
-// after a rejection, so success pays nothing for it.
-function refusesRequest(input, init) {
-  if (init && init.body instanceof ReadableStream) return false; // consumed by the attempt
-  let url;
+// Errors that are bugs in the code that threw them, never the network: a custom fetch that
+// throws one is reported at once, not retried nor counted against the origin.
+const PROGRAMMING_ERRORS = [ReferenceError, SyntaxError, RangeError, EvalError, URIError];
+
+// Did fetch reject because the request cannot be made at all (a bad URL, method or header, a
+// body on a GET, a scheme fetch cannot load such as ftp: or about:), rather than the network
+// failing? Asked only after a rejection. Built without the body, so a large body is not copied.
+function refusesRequest(url, init) {
+  const method = init && init.method !== undefined ? String(init.method).toUpperCase() : "GET";
+  if (init && init.body != null && (method === "GET" || method === "HEAD")) return true;
   try {
-    url = new Request(input, init).url;
+    const probe = new Request(url, {
+      method: init ? init.method : undefined,
+      headers: init ? init.headers : undefined,
+      mode: init ? init.mode : undefined,
+      credentials: init ? init.credentials : undefined,
+      cache: init ? init.cache : undefined,
+      redirect: init ? init.redirect : undefined,
+      referrerPolicy: init ? init.referrerPolicy : undefined,
+    });
+    return !/^https?:/i.test(probe.url);
   } catch {
     return true;
   }
-  return !/^https?:/i.test(url);
 }
 
-// One attempt. Resolves (never rejects) with [kind, value]. `body` replaces init.body when
-// defined (a replay buffer or a one-shot stream); with a timeout, the attempt gets its own
-// AbortController that the caller's signal also aborts.
-export function attempt(fetchFn, input, init, body, timeoutMs, signal) {
+// A rejection that is the same on every attempt: following redirects failed (redirect:
+// "error" met one, or a redirect loop passed fetch's limit of 20). Node's fetch says so in
+// the error's cause; workerd in its message. Browsers say only "Failed to fetch", so there a
+// redirect failure cannot be told from the network's and is retried.
+function isRedirectFailure(error) {
+  const cause = error.cause;
+  const text = `${error.message} ${cause && typeof cause === "object" ? cause.message : cause}`;
+  return /redirect/i.test(text);
+}
+
+function classifyRejection(error, url, init) {
+  if (PROGRAMMING_ERRORS.some((type) => error instanceof type)) return INVALID;
+  if (error instanceof TypeError && (isRedirectFailure(error) || refusesRequest(url, init))) return INVALID;
+  return NETWORK;
+}
+
+function isResponse(value) {
+  if (value instanceof Response) return true;
+  if (value === null || typeof value !== "object") return false;
+  const headers = value.headers;
+  return typeof value.status === "number" && headers !== null && typeof headers === "object" && typeof headers.get === "function";
+}
+
+function notAResponse(value) {
+  const what = value === null ? "null" : typeof value === "object" ? "an object that is not a Response" : String(value);
+  return new TypeError(`edge-retry: fetch resolved with ${what}, not a Response`);
+}
+
+// The caller's abort stays wired to a returned response's body (as fetch wires it) for as long
+// as the response or its body is alive, without the long-lived signal keeping either alive:
+// the subscription holds the attempt's controller weakly, the response holds it strongly, and
+// the subscription goes when the controller is collected or the response is released.
+const controllers = new WeakMap(); // response or its body -> AbortController
+const unwires = new WeakMap(); // response -> unsubscribe
+const collected = typeof FinalizationRegistry === "function" ? new FinalizationRegistry((unsubscribe) => unsubscribe()) : null;
+
+// Made apart from the subscriber: a closure beside it that named the controller would put the
+// controller in the scope they share, and the subscriber would hold it strongly after all.
+function weakly(target) {
+  return typeof WeakRef === "function" ? new WeakRef(target) : { deref: () => target };
+}
+
+function wireBody(response, controller, signal) {
+  const ref = weakly(controller);
+  const unsubscribe = onAbort(signal, (reason) => {
+    const live = ref.deref();
+    if (live) live.abort(reason);
+  });
+  controllers.set(response, controller);
+  try {
+    if (response.body && typeof response.body === "object") controllers.set(response.body, controller);
+  } catch {
+    // A body getter that throws: the response alone keeps the wiring.
+  }
+  unwires.set(response, unsubscribe);
+  if (collected) collected.register(controller, unsubscribe);
+}
+
+// A response the driver discards: cancel its body and let go of its abort wiring.
+export function discard(response) {
+  cancelBody(response);
+  const unsubscribe = unwires.get(response);
+  if (unsubscribe) {
+    unwires.delete(response);
+    unsubscribe();
+  }
+}
+
+// One attempt. Resolves (never rejects) with [kind, value]. `init` is the call's copied init;
+// `body` replaces init.body when defined (a replay buffer or a one-shot stream). The attempt
+// settles when fetch does, when its timeout fires or when the caller aborts, whichever comes
+// first, even with a custom fetch that ignores its signal (a response that comes after is
+// discarded). With a timeout, fetch gets an AbortController's signal that the caller's abort
+// also aborts.
+export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
+  const controller = timeoutMs >= 0 ? new AbortController() : null;
   let attemptInit = init;
-  let cancelTimer = null;
-  let timedOut = false;
-  let onAbort = null;
-  if (body !== undefined || timeoutMs >= 0) {
+  if (body !== undefined || controller) {
     attemptInit = init ? { ...init } : {};
     if (body !== undefined) {
       attemptInit.body = body;
-      if (body instanceof ReadableStream) attemptInit.duplex = "half";
+      if (!(body instanceof Uint8Array)) attemptInit.duplex = "half";
     }
-    if (timeoutMs >= 0) {
-      const controller = new AbortController();
-      attemptInit.signal = controller.signal;
-      cancelTimer = startTimer(timeoutMs, () => {
-        timedOut = true;
-        controller.abort(timeoutError());
-      });
-      if (signal) {
-        onAbort = () => controller.abort(signal.reason);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }
-    }
+    if (controller) attemptInit.signal = controller.signal;
   }
-  const settle = (value, ok) => {
-    if (cancelTimer) cancelTimer();
-    // A response keeps the caller's abort wired to its body, as fetch does; a failed attempt
-    // lets go of it.
-    if (ok) return [RESPONSE, value];
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-    if (signal && signal.aborted) return [ABORTED, signal.reason];
-    if (timedOut) return [TIMEOUT, value];
-    return [value instanceof TypeError && refusesRequest(input, attemptInit) ? INVALID : NETWORK, value];
-  };
-  let pending;
-  try {
-    // Workers and browsers throw "Illegal invocation" unless fetch is called on the global.
-    pending = fetchFn.call(globalThis, input, attemptInit);
-  } catch (error) {
-    return Promise.resolve(settle(error, false));
-  }
-  return Promise.resolve(pending).then((r) => settle(r, true), (e) => settle(e, false));
-}
 
+  return new Promise((resolve) => {
+    let done = false;
+    let cancelTimer = null;
+    let unsubscribe = null;
+    const finish = (result) => {
+      if (done) return false;
+      done = true;
+      if (cancelTimer) cancelTimer();
+      if (unsubscribe) unsubscribe();
+      resolve(result);
+      return true;
+    };
+    if (controller) {
+      cancelTimer = startTimer(timeoutMs, () => {
+        const error = timeoutError();
+        controller.abort(error);
+        finish([TIMEOUT, error]);
+      });
+    }
+    if (signal) {
+      unsubscribe = onAbort(signal, (reason) => {
+        if (controller) controller.abort(reason);
+        finish([ABORTED, reason]);
+      });
+    }
+    const settled = (response) => {
+      if (!isResponse(response)) return finish([INVALID, notAResponse(response)]);
+      if (done) return discard(response); // too late: the attempt timed out or was aborted
+      try {
+        if (controller && signal) wireBody(response, controller, signal);
+      } catch (error) {
+        discard(response);
+        return finish([INVALID, error]);
+      }
+      finish([RESPONSE, response]);
+    };
+    const failed = (error) => {
+      if (done) return;
+      if (signal && signal.aborted) return finish([ABORTED, signal.reason]);
+      finish([classifyRejection(error, url, attemptInit), error]);
+    };
+    try {
+      // Workers and browsers throw "Illegal invocation" unless fetch is called on the global.
+      Promise.resolve(fetchFn.call(globalThis, input, attemptInit)).then(settled, failed);
+    } catch (error) {
+      failed(error);
+    }
+  });
+}

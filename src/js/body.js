@@ -12,20 +12,21 @@ function chunkBytes(value) {
   throw new TypeError("edge-retry: a request body stream gave a chunk that is neither bytes nor a string");
 }
 
-// Reads a stream body into a replay buffer of at most `max` bytes. Resolves with
+// Reads a body stream (a ReadableStream or any async iterable of chunks: an async generator,
+// a Node Readable) into a replay buffer of at most `max` bytes. Resolves with
 // [true, Uint8Array] when the whole body fits, or [false, ReadableStream] that sends what was
 // read and then the rest, once. Rejects with the stream's own error, or with `stop`'s reason
 // (the caller's abort, the call's deadline) as soon as that promise rejects.
 export async function bufferBody(stream, max, stop) {
-  const reader = stream.getReader();
+  const source = chunkSource(stream);
   const chunks = [];
   let size = 0;
   const read = stop
-    ? () => Promise.race([reader.read(), stop]).catch((reason) => {
-        reader.cancel(reason).catch(() => {});
+    ? () => Promise.race([source.next(), stop]).catch((reason) => {
+        source.cancel(reason);
         throw reason;
       })
-    : () => reader.read();
+    : () => source.next();
   for (;;) {
     const { done, value } = await read();
     if (done) break;
@@ -36,13 +37,17 @@ export async function bufferBody(stream, max, stop) {
       let i = 0;
       return [false, new ReadableStream({
         async pull(controller) {
-          if (i < chunks.length) return controller.enqueue(chunks[i++]);
-          const next = await reader.read();
+          if (i < chunks.length) {
+            controller.enqueue(chunks[i]);
+            chunks[i++] = undefined; // sent once: let it go
+            return;
+          }
+          const next = await source.next();
           if (next.done) controller.close();
           else controller.enqueue(chunkBytes(next.value));
         },
         cancel(reason) {
-          return reader.cancel(reason);
+          return source.cancel(reason);
         },
       })];
     }
@@ -56,17 +61,57 @@ export async function bufferBody(stream, max, stop) {
   return [true, bytes];
 }
 
-// The request's stream body, if it has one: a ReadableStream in init.body, or the body of a
-// Request input when init gives none. Other body types can be sent again as they are.
-export function streamBody(input, init) {
+// next() and cancel() over a ReadableStream's reader or an async iterator.
+function chunkSource(stream) {
+  if (stream instanceof ReadableStream) {
+    const reader = stream.getReader();
+    return { next: () => reader.read(), cancel: (reason) => reader.cancel(reason).catch(() => {}) };
+  }
+  const iterator = stream[Symbol.asyncIterator]();
+  return {
+    next: () => iterator.next(),
+    cancel: (reason) => {
+      if (typeof iterator.return === "function") Promise.resolve().then(() => iterator.return(reason)).catch(() => {});
+      if (typeof stream.destroy === "function") stream.destroy();
+    },
+  };
+}
+
+// Bodies that are read once as they are sent: web streams and async iterables (Node's fetch
+// sends an async generator or a Readable with duplex: "half"). Strings, buffers, Blobs,
+// FormData and URLSearchParams can be sent again as they are.
+function isStream(body) {
+  if (body instanceof ReadableStream) return true;
+  if (body === null || typeof body !== "object") return false;
+  return typeof body[Symbol.asyncIterator] === "function";
+}
+
+// The request's stream body, if it has one: in init.body, or the body of a Request-like input
+// when init gives none.
+export function streamBody(input, init, request) {
   const body = init ? init.body : undefined;
-  if (body != null) return body instanceof ReadableStream ? body : undefined;
-  if (input instanceof Request && input.body) return input.body;
+  if (body != null) return isStream(body) ? body : undefined;
+  if (request) {
+    const own = request.body;
+    if (own != null && isStream(own)) return own;
+  }
   return undefined;
 }
 
-// Releases a discarded response's connection. Errors here are of no interest to the caller.
+// Releases a discarded response's connection: a web stream is cancelled, a Node stream
+// (node-fetch's bodies) destroyed. Errors here are of no interest to the caller.
 export function cancelBody(response) {
-  if (response.body) response.body.cancel().catch(() => {});
+  let body;
+  try {
+    body = response.body;
+  } catch {
+    return;
+  }
+  if (body === null || typeof body !== "object") return;
+  try {
+    if (typeof body.cancel === "function") Promise.resolve(body.cancel()).catch(() => {});
+    else if (typeof body.destroy === "function") body.destroy();
+  } catch {
+    // A locked stream (the caller's shouldRetry still reading it) throws; nothing to release.
+  }
 }
-

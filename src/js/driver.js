@@ -6,21 +6,16 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
-import { bufferBody, streamBody, cancelBody } from "./body.js";
+import { attempt, discard, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { bufferBody, streamBody } from "./body.js";
+import { abortPromise } from "./signals.js";
+import { readInit, describeRequest, hasHeader } from "./request.js";
 
 export { CircuitOpenError };
 
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
 const REASONS = ["status", "network", "timeout"];
-
-function hasIdempotencyKey(headers) {
-  if (!headers) return false;
-  if (headers instanceof Headers) return headers.has("idempotency-key");
-  if (Array.isArray(headers)) return headers.some((h) => String(h[0]).toLowerCase() === "idempotency-key");
-  return Object.keys(headers).some((k) => k.toLowerCase() === "idempotency-key");
-}
 
 function header(response, name) {
   return response.headers.get(name) ?? undefined;
@@ -74,6 +69,34 @@ function hooksOf(options, base) {
   };
 }
 
+// What untilStopped resolves with when the deadline passes and `onDeadline` is given.
+const DEADLINE = Symbol("deadline");
+
+// Runs `work(stop)` (stop: a promise that rejects when the caller aborts or the deadline
+// passes, for work that reads a stream and must cancel it) and settles with the first of: its
+// result, the abort's reason (rejects), or the deadline: `onDeadline` if given, else a
+// TimeoutError. Nothing is left listening afterwards.
+async function untilStopped(work, signal, deadline, onDeadline) {
+  if (!signal && deadline < 0) return work(undefined);
+  const [aborted, unsubscribe] = abortPromise(signal);
+  let cancelTimer = null;
+  const timedOut = deadline >= 0
+    ? new Promise((resolve, reject) => {
+        cancelTimer = startTimer(deadline - Date.now(), () => (onDeadline !== undefined ? resolve(onDeadline) : reject(timeoutError())));
+      })
+    : null;
+  const stop = timedOut ? Promise.race([aborted, timedOut.then(() => Promise.reject(timeoutError()))]) : aborted;
+  stop.catch(() => {});
+  try {
+    const racers = [work(stop), aborted];
+    if (timedOut) racers.push(timedOut);
+    return await Promise.race(racers);
+  } finally {
+    unsubscribe();
+    if (cancelTimer) cancelTimer();
+  }
+}
+
 const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined, random: undefined, key: undefined };
 
 // An instance: `retryFetch` bound to its own breakers, budgets and stats.
@@ -99,51 +122,39 @@ export function createRetryFetch(defaults) {
     return origin;
   };
 
-  async function run(id, input, init, hooks) {
+  async function run(id, input, callInit, hooks) {
     const began = Date.now();
-    const isRequest = input instanceof Request;
-    const method = String((init && init.method) || (isRequest ? input.method : "GET"));
-    const url = isRequest ? input.url : String(input instanceof URL ? input.href : input);
-    const signal = (init && init.signal) || (isRequest ? input.signal : undefined) || undefined;
-    const headers = init && init.headers !== undefined ? init.headers : isRequest ? input.headers : undefined;
+    const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
+    const { request, url, method, signal, headers } = describeRequest(input, init);
     if (signal && signal.aborted) throw signal.reason;
     const key = hooks.key ? String(hooks.key(url)) : originOf(url);
+    const timeoutMs = instance.timeoutMs(id);
+    const deadline = timeoutMs >= 0 ? began + timeoutMs : -1;
 
     // A stream body is read into a replay buffer before anything is sent (SPEC 3).
     let body;
     let replayable = true;
-    const stream = streamBody(input, init);
+    const stream = streamBody(input, init, request);
     if (stream !== undefined) {
-      // Reading the body is part of the call: the caller's abort and the deadline apply.
-      const deadline = instance.timeoutMs(id);
-      let cancelDeadline = null;
-      const stop = signal || deadline >= 0
-        ? new Promise((_, reject) => {
-            if (signal) signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-            if (deadline >= 0) cancelDeadline = startTimer(deadline - (Date.now() - began), () => reject(timeoutError()));
-          })
-        : undefined;
-      if (stop) stop.catch(() => {});
-      try {
-        [replayable, body] = await bufferBody(stream, instance.replayLimit(id), stop);
-      } finally {
-        if (cancelDeadline) cancelDeadline();
-      }
+      [replayable, body] = await untilStopped(
+        (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline);
     }
 
-    let action = instance.start(id, key, method, hasIdempotencyKey(headers), replayable, began, Date.now());
+    let action = instance.start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, Date.now());
     let kind = NETWORK;
     let value;
+    let pending; // a response not yet handed to the caller nor discarded
     try {
       for (;;) {
         if (action === SEND) {
           const fetchFn = hooks.fetch || globalThis.fetch;
-          [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal);
+          [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
           if (kind === ABORTED || kind === INVALID) {
             instance.abort(id, Date.now());
             throw value;
           }
           const response = kind === RESPONSE ? value : undefined;
+          pending = response;
           const status = response ? response.status : 0;
           // Only an unsuccessful outcome can need the wait headers or a random number.
           const failed = !response || !response.ok;
@@ -157,8 +168,10 @@ export function createRetryFetch(defaults) {
             failed && hooks.random ? Number(hooks.random()) : NaN,
           );
         } else if (action === RETRY) {
-          action = await retry(id, kind, value, url, signal, hooks);
+          action = await retry(id, kind, value, url, signal, deadline, hooks);
+          pending = undefined;
         } else if (action === SETTLE_LAST) {
+          pending = undefined;
           if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
           throw kind === TIMEOUT ? timeoutError() : value;
         } else if (action === SETTLE_DEADLINE) {
@@ -170,31 +183,30 @@ export function createRetryFetch(defaults) {
         }
       }
     } catch (error) {
-      // A throwing callback or an abort: settle the call (a no-op if it already is).
+      // A throwing callback or an abort: settle the call (a no-op if it already is), and
+      // release a response that will never be handed over.
       instance.abort(id, Date.now());
+      if (pending) discard(pending);
       throw error;
     }
   }
 
   // Between attempts: ask shouldRetry, release the discarded body, tell onRetry, wait, resume.
-  async function retry(id, kind, value, url, signal, hooks) {
+  async function retry(id, kind, value, url, signal, deadline, hooks) {
     const attemptNo = instance.attempt(id);
     const delayMs = instance.param(id);
     const response = kind === RESPONSE ? value : undefined;
     const error = response ? undefined : kind === TIMEOUT ? timeoutError() : value;
     if (hooks.shouldRetry) {
-      let allowed;
-      try {
-        allowed = await hooks.shouldRetry(response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs });
-      } catch (e) {
-        if (response) cancelBody(response);
-        throw e;
-      }
-      if (!allowed) return instance.decline(id, Date.now());
-      if (signal && signal.aborted) throw signal.reason;
+      // The caller's abort and the call's deadline hold while shouldRetry thinks: an abort
+      // rejects at once; the deadline settles with this outcome, as it would cut the wait.
+      const ctx = response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs };
+      const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadline, DEADLINE);
+      // Only false stops; true, undefined or anything else leaves it to the rules (SPEC 2).
+      if (verdict === false || verdict === DEADLINE) return instance.decline(id, Date.now());
     }
     if (response) {
-      cancelBody(response);
+      discard(response);
       released.add(response);
     }
     if (hooks.onRetry) {
@@ -202,7 +214,12 @@ export function createRetryFetch(defaults) {
       if (response) event.status = response.status;
       else event.error = error;
       event.url = url;
-      hooks.onRetry(event);
+      const returned = hooks.onRetry(event);
+      // onRetry is not awaited; a promise it returns that rejects is dropped, not left
+      // unhandled (which would end a Node process).
+      if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
+        Promise.resolve(returned).catch(() => {});
+      }
     }
     await sleep(delayMs, signal);
     return instance.resume(id, Date.now());

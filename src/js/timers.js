@@ -1,4 +1,5 @@
 // Timers that neither fire early nor get lost.
+import { onAbort } from "./signals.js";
 
 // setTimeout fires at once for delays above 2^31-1 ms, so longer waits are chained.
 const MAX_TIMER_MS = 2147483647;
@@ -17,15 +18,13 @@ export function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) return reject(signal.reason);
     let cancel = null;
-    const onAbort = () => {
-      cancel();
-      reject(signal.reason);
-    };
+    const unsubscribe = onAbort(signal, (reason) => {
+      if (cancel) cancel();
+      reject(reason);
+    });
     cancel = startTimer(ms, () => {
-      if (signal) signal.removeEventListener("abort", onAbort);
+      unsubscribe();
       resolve();
     });
-    if (signal) signal.addEventListener("abort", onAbort, { once: true });
   });
 }
-
