@@ -521,18 +521,86 @@ fn the_breaker_opens_after_enough_failures_and_refuses_with_no_send() {
 fn the_breaker_opens_when_the_failure_ratio_is_reached_not_before() {
     let p = guarded(1);
     let mut e = Engine::with_defaults(&p);
-    // fail, fail, ok, ok: 4 outcomes, ratio 0.5, but the last outcome is a success, and only
-    // a failure opens it.
-    for (now, o) in [(0, 503), (10, 503), (20, 200), (30, 200)] {
+    // ok, fail, ok: 3 outcomes, below minimumRequests 4. ok: 1 of 4 failed (0.25).
+    for (now, o) in [(0, 200), (10, 503), (20, 200), (30, 200)] {
         one_shot(&mut e, &p, now, Outcome::Response(o));
     }
     assert_eq!(e.breaker_snapshot(KEY, 100).state, StateName::Closed);
-    // ok: 2 of 5 failed (0.4). Then fail: 3 of 6 = 0.5, reached.
-    one_shot(&mut e, &p, 40, Outcome::Response(200));
+    // fail: 2 of 5 (0.4). Then fail: 3 of 6 = 0.5, reached.
+    one_shot(&mut e, &p, 40, Outcome::NetworkError);
     assert_eq!(e.breaker_snapshot(KEY, 100).state, StateName::Closed);
     one_shot(&mut e, &p, 50, Outcome::NetworkError);
     let snap = e.breaker_snapshot(KEY, 100);
     assert_eq!((snap.state, snap.failures, snap.successes), (StateName::Open, 3, 3));
+}
+
+#[test]
+fn the_condition_is_checked_after_a_success_too() {
+    // Issue 13 item 16 (SPEC 5: "when ... the failure ratio reaches failureRatio, it opens"):
+    // fail, fail, ok, ok is 4 outcomes at 0.5, reached by the last success.
+    let p = guarded(1);
+    let mut e = Engine::with_defaults(&p);
+    for (now, o) in [(0, 503), (10, 503), (20, 200)] {
+        one_shot(&mut e, &p, now, Outcome::Response(o));
+    }
+    assert_eq!(e.breaker_snapshot(KEY, 30).state, StateName::Closed);
+    one_shot(&mut e, &p, 30, Outcome::Response(200));
+    let snap = e.breaker_snapshot(KEY, 40);
+    assert_eq!((snap.state, snap.failures, snap.successes, snap.opened_at), (StateName::Open, 2, 2, Some(40)));
+    let (_, a) = Call::start(&mut e, &p, KEY, true, 50);
+    assert_eq!(a, Action::Settle(Settle::CircuitOpen { retry_after_ms: 4990 }));
+}
+
+#[test]
+fn a_probe_slower_than_open_ms_holds_its_slot_and_its_success_closes() {
+    // Issue 13 item 14: openMs 500, a recovered origin answering in 600 ms, a call every
+    // 100 ms for 10 s. Before the fix a second probe went out 500 ms after the first, the
+    // first one's success was ignored as belonging to an old round, and the breaker was still
+    // half-open after 21 probes.
+    let settings = BreakerSettings { open_ms: 500, ..breaker_settings() };
+    let p = Policy { max_attempts: 1, breaker: Some(settings), ..plain() };
+    let mut e = Engine::with_defaults(&p);
+    for now in [0, 10, 20, 30] {
+        one_shot(&mut e, &p, now, Outcome::NetworkError);
+    }
+    assert_eq!(e.breaker_snapshot(KEY, 40).opened_at, Some(40)); // half-open from 540
+    let mut in_flight: Vec<(u64, Call)> = Vec::new();
+    let (mut probes, mut most_probes_out, mut refusals) = (0, 0, 0);
+    let mut closed_at = None;
+    for tick in 1..=100u64 {
+        let now = tick * 100;
+        // The origin answers each attempt 600 ms after it was sent.
+        let (due, rest): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|(at, _)| *at <= now);
+        in_flight = rest;
+        for (_, mut call) in due {
+            assert_eq!(outcome(&mut call, &mut e, &p, Outcome::Response(200), now), Action::Settle(Settle::Last));
+            if closed_at.is_none() && e.breaker_snapshot(KEY, now).state == StateName::Closed {
+                closed_at = Some(now);
+            }
+        }
+        let before = e.breaker_snapshot(KEY, now).state;
+        let (call, a) = Call::start(&mut e, &p, KEY, true, now);
+        match a {
+            Action::Send { .. } => {
+                if before != StateName::Closed {
+                    probes += 1;
+                }
+                in_flight.push((now + 600, call));
+            }
+            Action::Settle(Settle::CircuitOpen { retry_after_ms }) => {
+                assert!(retry_after_ms <= 500, "{retry_after_ms}");
+                refusals += 1;
+            }
+            other => panic!("at {now}: {other:?}"),
+        }
+        let out = in_flight.iter().filter(|(at, _)| closed_at.is_none() && *at > now).count();
+        most_probes_out = most_probes_out.max(if closed_at.is_none() { out } else { 0 });
+    }
+    // One probe, sent at 600 (the first call after 540), answered at 1200: closed.
+    assert_eq!((probes, most_probes_out, closed_at), (1, 1, Some(1200)));
+    // Refused: 100..=500 while open, 700..=1100 while the probe was out.
+    assert_eq!(refusals, 10);
+    assert_eq!(e.breaker_snapshot(KEY, 10_000).state, StateName::Closed);
 }
 
 #[test]
