@@ -120,6 +120,11 @@ impl Engine {
         self.keys.peek(key).map(|k| k.pacer.snapshot())
     }
 
+    /// The retry pacer of `key` as calls with `policy` see it, if held.
+    pub fn pacer_snapshot_of(&self, key: &str, policy: &Policy) -> Option<PacerSnapshot> {
+        self.keys.peek_tagged(key, &self.variant(policy)).map(|k| k.pacer.snapshot())
+    }
+
     /// The budget of `key` under the instance's own settings, if held.
     pub fn budget_tokens(&self, key: &str) -> Option<u32> {
         self.keys.peek(key).map(|k| k.budget.tokens())
