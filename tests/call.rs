@@ -10,6 +10,7 @@ use edge_retry::core::breaker::StateName;
 use edge_retry::core::call::CallError;
 use edge_retry::core::classify::{RetryReason, method_is_retryable};
 use edge_retry::core::headers::ServerHints;
+use edge_retry::core::options::{self, Scope, Value};
 use edge_retry::core::stats::Counters;
 use edge_retry::core::{
     Action, BreakerSettings, BudgetSettings, Call, Engine, Jitter, Outcome, Policy, Settle,
@@ -70,7 +71,7 @@ fn counters(engine: &Engine) -> Counters {
 #[test]
 fn a_503_is_retried_until_max_attempts_then_settles_with_the_last_response() {
     let p = plain(); // maxAttempts 3, base 100, multiplier 2, no jitter
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 1000);
     assert_eq!(a, send(1));
     // Retry 1 waits step 1 = 100.
@@ -102,7 +103,7 @@ fn a_503_is_retried_until_max_attempts_then_settles_with_the_last_response() {
 #[test]
 fn the_step_grows_by_the_multiplier_and_stops_at_max_delay() {
     let p = Policy { max_attempts: 5, base_delay_ms: 100, multiplier: 10.0, max_delay_ms: 1500, ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let mut now = 0;
     // 100, 1000, then 10000 and 100000 capped at 1500.
@@ -121,7 +122,7 @@ fn the_step_grows_by_the_multiplier_and_stops_at_max_delay() {
 #[test]
 fn full_jitter_scales_the_step_by_the_injected_random_number() {
     let p = Policy { jitter: Jitter::Full, max_attempts: 4, ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let hints = no_hints();
     // Uniform in [0, step]: 0.5 of 100, 0.5 of 200, 0.75 of 400.
@@ -142,7 +143,7 @@ fn full_jitter_scales_the_step_by_the_injected_random_number() {
 #[test]
 fn decorrelated_jitter_grows_from_the_previous_wait() {
     let p = Policy { jitter: Jitter::Decorrelated, max_attempts: 4, ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let hints = no_hints();
     // prev starts at base (100): uniform [100, 300] at 0.5 = 200; then [100, 600] = 350;
@@ -160,7 +161,7 @@ fn decorrelated_jitter_grows_from_the_previous_wait() {
 #[test]
 fn a_success_after_retries_resolves_and_earns_the_refund() {
     let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
     assert_eq!(e.budget_tokens(KEY), Some(495)); // 500 - retryCost 5
@@ -179,7 +180,7 @@ fn a_success_after_retries_resolves_and_earns_the_refund() {
 #[test]
 fn a_404_is_not_retried() {
     let p = plain();
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(404), 10), Action::Settle(Settle::Last));
     assert_eq!(c.attempts(), 1);
@@ -194,7 +195,7 @@ fn a_404_is_not_retried() {
 #[test]
 fn a_post_without_an_idempotency_key_is_sent_once() {
     let p = plain();
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let repeatable = method_is_retryable(&p, "POST", false);
     assert!(!repeatable);
     let (mut c, _) = Call::start(&mut e, &p, KEY, repeatable, 0);
@@ -216,7 +217,7 @@ fn a_post_without_an_idempotency_key_is_sent_once() {
 #[test]
 fn retry_false_means_one_attempt() {
     let p = Policy { max_attempts: 1, ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::NetworkError, 10), Action::Settle(Settle::Last));
     assert_eq!(c.last_outcome(), Some(Outcome::NetworkError));
@@ -257,7 +258,7 @@ fn network_errors_and_attempt_timeouts_are_retried_and_cost_timeout_cost() {
 #[test]
 fn retry_after_seconds_win_over_backoff_and_are_lengthened_by_the_jitter() {
     let p = plain(); // retryAfterJitter 0.1
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     // 2 s asked; lengthened by 0.5 * 0.1 of itself = 100 ms.
     let a = c.on_outcome(&mut e, &p, Outcome::Response(503), &retry_after(b"2"), 10, 0.5).unwrap();
@@ -280,7 +281,7 @@ fn retry_after_seconds_win_over_backoff_and_are_lengthened_by_the_jitter() {
 #[test]
 fn retry_after_as_an_http_date_is_measured_against_the_clock() {
     let p = plain();
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let now_ms = 1_795_000_000_250;
     // Formatted by an independent implementation (the httpdate crate): 10 s after the
     // whole second that contains now, so 9750 ms from now.
@@ -299,7 +300,7 @@ fn retry_after_as_an_http_date_is_measured_against_the_clock() {
 #[test]
 fn retry_after_above_max_retry_after_returns_the_response_at_once() {
     let p = Policy { budget: Some(BudgetSettings::default()), ..plain() }; // maxRetryAfterMs 60000
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let a = c.on_outcome(&mut e, &p, Outcome::Response(503), &retry_after(b"61"), 10, 0.0).unwrap();
     assert_eq!(a, Action::Settle(Settle::Last));
@@ -331,7 +332,7 @@ fn retry_after_is_ignored_when_malformed_or_not_respected() {
 #[test]
 fn ratelimit_fields_are_used_when_retry_after_is_absent() {
     let p = plain();
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let now = 1_795_000_000_000;
     let cases: [(ServerHints, u64); 3] = [
         (ServerHints { ratelimit_reset: Some(b"4"), ..ServerHints::default() }, 4000),
@@ -352,7 +353,7 @@ fn ratelimit_fields_are_used_when_retry_after_is_absent() {
 #[test]
 fn a_deadline_that_would_cut_a_wait_settles_with_the_last_outcome() {
     let p = Policy { timeout_ms: Some(250), budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 1000);
     // No attemptTimeoutMs: the attempt is cut by the deadline itself.
     assert_eq!(a, Action::Send { attempt: 1, timeout_ms: Some(250), deadline_bound: true });
@@ -378,7 +379,7 @@ fn a_deadline_that_would_cut_a_wait_settles_with_the_last_outcome() {
 #[test]
 fn a_wait_must_end_before_the_deadline_with_time_left_for_the_attempt() {
     let p = Policy { timeout_ms: Some(250), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     // Deadline 250. At 149, 101 ms are left: a 100 ms wait ends at 249 and is allowed.
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(
@@ -393,7 +394,7 @@ fn a_wait_must_end_before_the_deadline_with_time_left_for_the_attempt() {
 #[test]
 fn a_server_wait_past_the_deadline_settles_and_its_lengthening_is_trimmed() {
     let p = Policy { timeout_ms: Some(5000), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     // At 700, 4300 ms are left. 5 s asked: past the deadline, no wait.
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let a = c.on_outcome(&mut e, &p, Outcome::Response(503), &retry_after(b"5"), 700, 0.0);
@@ -412,7 +413,7 @@ fn a_server_wait_past_the_deadline_settles_and_its_lengthening_is_trimmed() {
 #[test]
 fn a_deadline_reached_during_an_attempt_rejects_with_deadline() {
     let p = Policy { timeout_ms: Some(1000), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(a, Action::Send { attempt: 1, timeout_ms: Some(1000), deadline_bound: true });
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Timeout, 1000), Action::Settle(Settle::Deadline));
@@ -422,7 +423,7 @@ fn a_deadline_reached_during_an_attempt_rejects_with_deadline() {
 #[test]
 fn attempt_timeouts_give_way_to_the_deadline_when_it_is_nearer() {
     let p = Policy { timeout_ms: Some(1000), attempt_timeout_ms: Some(300), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(a, Action::Send { attempt: 1, timeout_ms: Some(300), deadline_bound: false });
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Timeout, 300), backoff(1, 100, RetryReason::Timeout));
@@ -444,7 +445,7 @@ fn attempt_timeouts_give_way_to_the_deadline_when_it_is_nearer() {
 #[test]
 fn a_zero_timeout_sends_nothing() {
     let p = Policy { timeout_ms: Some(0), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (c, a) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(a, Action::Settle(Settle::Deadline));
     assert_eq!(c.attempts(), 0);
@@ -454,7 +455,7 @@ fn a_zero_timeout_sends_nothing() {
 #[test]
 fn a_late_resume_past_the_deadline_settles_last_and_refunds_the_retry() {
     let p = Policy { timeout_ms: Some(500), budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
     assert_eq!(e.budget_tokens(KEY), Some(495));
@@ -500,7 +501,7 @@ fn trip(e: &mut Engine) {
 
 #[test]
 fn the_breaker_opens_after_enough_failures_and_refuses_with_no_send() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     trip(&mut e);
     let p = guarded(3);
     let (c, a) = Call::start(&mut e, &p, KEY, true, 1000);
@@ -519,15 +520,14 @@ fn the_breaker_opens_after_enough_failures_and_refuses_with_no_send() {
 #[test]
 fn the_breaker_opens_when_the_failure_ratio_is_reached_not_before() {
     let p = guarded(1);
-    let mut e = Engine::new();
-    // fail, fail, ok, ok: 4 outcomes, ratio 0.5, but the last outcome is a success, and only
-    // a failure opens it.
-    for (now, o) in [(0, 503), (10, 503), (20, 200), (30, 200)] {
+    let mut e = Engine::with_defaults(&p);
+    // ok, fail, ok: 3 outcomes, below minimumRequests 4. ok: 1 of 4 failed (0.25).
+    for (now, o) in [(0, 200), (10, 503), (20, 200), (30, 200)] {
         one_shot(&mut e, &p, now, Outcome::Response(o));
     }
     assert_eq!(e.breaker_snapshot(KEY, 100).state, StateName::Closed);
-    // ok: 2 of 5 failed (0.4). Then fail: 3 of 6 = 0.5, reached.
-    one_shot(&mut e, &p, 40, Outcome::Response(200));
+    // fail: 2 of 5 (0.4). Then fail: 3 of 6 = 0.5, reached.
+    one_shot(&mut e, &p, 40, Outcome::NetworkError);
     assert_eq!(e.breaker_snapshot(KEY, 100).state, StateName::Closed);
     one_shot(&mut e, &p, 50, Outcome::NetworkError);
     let snap = e.breaker_snapshot(KEY, 100);
@@ -535,9 +535,78 @@ fn the_breaker_opens_when_the_failure_ratio_is_reached_not_before() {
 }
 
 #[test]
+fn the_condition_is_checked_after_a_success_too() {
+    // Issue 13 item 16 (SPEC 5: "when ... the failure ratio reaches failureRatio, it opens"):
+    // fail, fail, ok, ok is 4 outcomes at 0.5, reached by the last success.
+    let p = guarded(1);
+    let mut e = Engine::with_defaults(&p);
+    for (now, o) in [(0, 503), (10, 503), (20, 200)] {
+        one_shot(&mut e, &p, now, Outcome::Response(o));
+    }
+    assert_eq!(e.breaker_snapshot(KEY, 30).state, StateName::Closed);
+    one_shot(&mut e, &p, 30, Outcome::Response(200));
+    let snap = e.breaker_snapshot(KEY, 40);
+    assert_eq!((snap.state, snap.failures, snap.successes, snap.opened_at), (StateName::Open, 2, 2, Some(40)));
+    let (_, a) = Call::start(&mut e, &p, KEY, true, 50);
+    assert_eq!(a, Action::Settle(Settle::CircuitOpen { retry_after_ms: 4990 }));
+}
+
+#[test]
+fn a_probe_slower_than_open_ms_holds_its_slot_and_its_success_closes() {
+    // Issue 13 item 14: openMs 500, a recovered origin answering in 600 ms, a call every
+    // 100 ms for 10 s. Before the fix a second probe went out 500 ms after the first, the
+    // first one's success was ignored as belonging to an old round, and the breaker was still
+    // half-open after 21 probes.
+    let settings = BreakerSettings { open_ms: 500, ..breaker_settings() };
+    let p = Policy { max_attempts: 1, breaker: Some(settings), ..plain() };
+    let mut e = Engine::with_defaults(&p);
+    for now in [0, 10, 20, 30] {
+        one_shot(&mut e, &p, now, Outcome::NetworkError);
+    }
+    assert_eq!(e.breaker_snapshot(KEY, 40).opened_at, Some(40)); // half-open from 540
+    let mut in_flight: Vec<(u64, Call)> = Vec::new();
+    let (mut probes, mut most_probes_out, mut refusals) = (0, 0, 0);
+    let mut closed_at = None;
+    for tick in 1..=100u64 {
+        let now = tick * 100;
+        // The origin answers each attempt 600 ms after it was sent.
+        let (due, rest): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|(at, _)| *at <= now);
+        in_flight = rest;
+        for (_, mut call) in due {
+            assert_eq!(outcome(&mut call, &mut e, &p, Outcome::Response(200), now), Action::Settle(Settle::Last));
+            if closed_at.is_none() && e.breaker_snapshot(KEY, now).state == StateName::Closed {
+                closed_at = Some(now);
+            }
+        }
+        let before = e.breaker_snapshot(KEY, now).state;
+        let (call, a) = Call::start(&mut e, &p, KEY, true, now);
+        match a {
+            Action::Send { .. } => {
+                if before != StateName::Closed {
+                    probes += 1;
+                }
+                in_flight.push((now + 600, call));
+            }
+            Action::Settle(Settle::CircuitOpen { retry_after_ms }) => {
+                assert!(retry_after_ms <= 500, "{retry_after_ms}");
+                refusals += 1;
+            }
+            other => panic!("at {now}: {other:?}"),
+        }
+        let out = in_flight.iter().filter(|(at, _)| closed_at.is_none() && *at > now).count();
+        most_probes_out = most_probes_out.max(if closed_at.is_none() { out } else { 0 });
+    }
+    // One probe, sent at 600 (the first call after 540), answered at 1200: closed.
+    assert_eq!((probes, most_probes_out, closed_at), (1, 1, Some(1200)));
+    // Refused: 100..=500 while open, 700..=1100 while the probe was out.
+    assert_eq!(refusals, 10);
+    assert_eq!(e.breaker_snapshot(KEY, 10_000).state, StateName::Closed);
+}
+
+#[test]
 fn four_hundreds_do_not_trip_the_breaker() {
     let p = guarded(1);
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     for i in 0..20 {
         one_shot(&mut e, &p, i * 10, Outcome::Response(if i % 2 == 0 { 429 } else { 408 }));
     }
@@ -547,7 +616,7 @@ fn four_hundreds_do_not_trip_the_breaker() {
 
 #[test]
 fn half_open_after_open_ms_lets_one_probe_through_and_a_success_closes() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     trip(&mut e);
     let p = guarded(1);
     assert_eq!(e.breaker_snapshot(KEY, 5409).state, StateName::Open);
@@ -570,7 +639,7 @@ fn half_open_after_open_ms_lets_one_probe_through_and_a_success_closes() {
 
 #[test]
 fn a_failed_probe_opens_the_breaker_again() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     trip(&mut e);
     let p = guarded(3);
     let (mut probe, _) = Call::start(&mut e, &p, KEY, true, 5410);
@@ -585,7 +654,7 @@ fn a_failed_probe_opens_the_breaker_again() {
 
 #[test]
 fn retries_under_way_stop_with_their_last_outcome_when_the_breaker_opens() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     let p = guarded(3);
     let one = guarded(1);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
@@ -605,7 +674,7 @@ fn retries_under_way_stop_with_their_last_outcome_when_the_breaker_opens() {
 
 #[test]
 fn a_call_whose_own_failure_opens_the_breaker_does_not_retry() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     let one = guarded(1);
     for now in [0, 10, 20] {
         one_shot(&mut e, &one, now, Outcome::Response(502));
@@ -618,7 +687,7 @@ fn a_call_whose_own_failure_opens_the_breaker_does_not_retry() {
 
 #[test]
 fn abort_frees_a_half_open_probe() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     trip(&mut e);
     let p = guarded(1);
     let (mut probe, a) = Call::start(&mut e, &p, KEY, true, 6000);
@@ -637,7 +706,7 @@ fn a_probe_cut_by_its_deadline_frees_exactly_its_own_slot() {
     // Two probe slots. One probe's call hits its deadline: one slot frees, not two.
     let settings = BreakerSettings { half_open_probes: 2, ..breaker_settings() };
     let p = Policy { max_attempts: 1, breaker: Some(settings), timeout_ms: Some(1000), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     for now in [0, 10, 20, 30] {
         one_shot(&mut e, &p, now, Outcome::NetworkError);
     }
@@ -659,12 +728,117 @@ fn a_probe_cut_by_its_deadline_frees_exactly_its_own_slot() {
 #[test]
 fn no_breaker_no_refusals() {
     let p = Policy { max_attempts: 1, ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     for i in 0..50 {
         assert_eq!(one_shot(&mut e, &p, i, Outcome::NetworkError), Action::Settle(Settle::Last));
     }
     assert_eq!(e.stats.counters.breaker_rejections, 0);
     assert_eq!(e.stats.counters.attempts, 50);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-call breaker and budget settings (issue 13 item 15): a call whose settings differ from
+// the instance's gets its own state, and never changes the instance's
+// ---------------------------------------------------------------------------------------------
+
+/// The instance's defaults, with no jitter so that every wait is exact.
+fn instance() -> Policy {
+    Policy { jitter: Jitter::None, ..Policy::default() }
+}
+
+/// `init.retry = { [group]: { [setting]: value } }` merged onto `base`, as a call's options are.
+fn per_call(base: &Policy, group: &str, setting: &str, value: f64) -> Policy {
+    let inner = Value::Object(vec![(setting.to_string(), Value::Number(value))]);
+    options::apply(base, &[(group.to_string(), inner)], Scope::PerCall).expect("valid options")
+}
+
+#[test]
+fn a_per_call_budget_capacity_does_not_change_the_shared_bucket() {
+    let inst = instance();
+    let mut e = Engine::with_defaults(&inst);
+    one_shot(&mut e, &inst, 0, Outcome::Response(200));
+    assert_eq!(e.budget_tokens(KEY), Some(500));
+    let small = per_call(&inst, "budget", "capacity", 10.0);
+    // Before the fix, this success's refund cut the shared bucket from 500 to 10.
+    assert_eq!(one_shot(&mut e, &small, 10, Outcome::Response(200)), Action::Settle(Settle::Last));
+    assert_eq!(e.budget_tokens(KEY), Some(500));
+    assert_eq!(e.budget_tokens_of(KEY, &small), Some(10));
+    // Its retries spend from its own bucket of 10.
+    let (mut c, _) = Call::start(&mut e, &small, KEY, true, 20);
+    assert_eq!(outcome(&mut c, &mut e, &small, Outcome::Response(503), 30), backoff(1, 100, RetryReason::Status));
+    assert_eq!((e.budget_tokens(KEY), e.budget_tokens_of(KEY, &small)), (Some(500), Some(5)));
+}
+
+#[test]
+fn a_per_call_capacity_of_zero_does_not_empty_the_shared_bucket() {
+    let inst = instance();
+    let mut e = Engine::with_defaults(&inst);
+    let (mut c, _) = Call::start(&mut e, &inst, KEY, true, 0);
+    assert_eq!(outcome(&mut c, &mut e, &inst, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
+    assert_eq!(e.budget_tokens(KEY), Some(495));
+    let none = per_call(&inst, "budget", "capacity", 0.0);
+    // Its own bucket holds nothing: its 503 is not retried.
+    assert_eq!(one_shot(&mut e, &none, 20, Outcome::Response(503)), Action::Settle(Settle::Last));
+    assert_eq!(e.stats.counters.budget_denials, 1);
+    // Before the fix the shared bucket was emptied: the waiting call's retry still goes, and
+    // the next default call's retry is paid.
+    assert_eq!(e.budget_tokens(KEY), Some(495));
+    assert_eq!(resume(&mut c, &mut e, &inst, 110), send(2));
+    let (mut d, _) = Call::start(&mut e, &inst, KEY, true, 200);
+    assert_eq!(outcome(&mut d, &mut e, &inst, Outcome::Response(503), 210), backoff(1, 100, RetryReason::Status));
+    assert_eq!(e.budget_tokens(KEY), Some(490));
+}
+
+#[test]
+fn calls_with_different_windows_do_not_reset_each_other() {
+    // Defaults: minimumRequests 10, failureRatio 0.5, openMs 30 s.
+    let inst = Policy { max_attempts: 1, ..instance() };
+    let a = per_call(&inst, "breaker", "windowMs", 1_000.0);
+    let b = per_call(&inst, "breaker", "windowMs", 60_000.0);
+    let mut e = Engine::with_defaults(&inst);
+    // 20 failures under each, interleaved, in 400 ms. Before the fix each call's window reset
+    // the other's buckets: `failures: 1`, never open.
+    for i in 0..20u64 {
+        for (policy, offset) in [(&a, 0), (&b, 10)] {
+            let now = i * 20 + offset;
+            let want_open = i >= 10;
+            let snap = e.breaker_snapshot_of(KEY, policy, now);
+            assert_eq!(snap.state == StateName::Open, want_open, "call {i} at {now}: {snap:?}");
+            let got = one_shot(&mut e, policy, now, Outcome::Response(503));
+            if want_open {
+                assert!(matches!(got, Action::Settle(Settle::CircuitOpen { .. })), "{got:?}");
+            }
+        }
+    }
+    assert_eq!(e.stats.counters.breaker_rejections, 20);
+    // Each opened at its tenth failure (reported 10 ms after it was sent).
+    assert_eq!(e.breaker_snapshot_of(KEY, &a, 400).opened_at, Some(190));
+    assert_eq!(e.breaker_snapshot_of(KEY, &b, 400).opened_at, Some(200));
+    // The instance's own breaker saw none of it.
+    let snap = e.breaker_snapshot(KEY, 400);
+    assert_eq!((snap.state, snap.failures, snap.successes), (StateName::Closed, 0, 0));
+    assert_eq!(one_shot(&mut e, &inst, 400, Outcome::Response(200)), Action::Settle(Settle::Last));
+}
+
+#[test]
+fn calls_that_repeat_the_same_per_call_settings_share_one_state() {
+    let inst = Policy { max_attempts: 1, ..instance() };
+    let mut e = Engine::with_defaults(&inst);
+    // Each call merges its own options: equal settings, separate policies.
+    for (i, now) in [0u64, 10, 20, 30, 40].into_iter().enumerate() {
+        let p = per_call(&inst, "breaker", "minimumRequests", 5.0);
+        assert_eq!(one_shot(&mut e, &p, now, Outcome::NetworkError), Action::Settle(Settle::Last), "call {i}");
+    }
+    let p = per_call(&inst, "breaker", "minimumRequests", 5.0);
+    let (_, a) = Call::start(&mut e, &p, KEY, true, 60);
+    assert_eq!(a, Action::Settle(Settle::CircuitOpen { retry_after_ms: 29_990 }));
+    // Settings equal to the instance's, given per call, share the instance's state.
+    let same = per_call(&inst, "breaker", "minimumRequests", 10.0);
+    assert_eq!(same, inst);
+    assert_eq!(one_shot(&mut e, &same, 70, Outcome::NetworkError), Action::Settle(Settle::Last));
+    let snap = e.breaker_snapshot(KEY, 80);
+    assert_eq!((snap.state, snap.failures), (StateName::Closed, 1));
+    assert_eq!(e.key_count(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,7 +849,7 @@ fn no_breaker_no_refusals() {
 fn an_empty_budget_settles_with_the_last_outcome_and_counts_a_denial() {
     let budget = BudgetSettings { capacity: 12, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
     let p = Policy { max_attempts: 5, budget: Some(budget), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     // 12 -> 7 -> 2, and the third retry cannot be paid.
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
@@ -713,7 +887,7 @@ fn an_empty_budget_settles_with_the_last_outcome_and_counts_a_denial() {
 fn refunds_never_fill_the_bucket_above_capacity() {
     let budget = BudgetSettings { capacity: 3, retry_cost: 1, timeout_cost: 1, success_refund: 2 };
     let p = Policy { max_attempts: 1, budget: Some(budget), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     for now in 0..10 {
         one_shot(&mut e, &p, now * 10, Outcome::Response(204));
         assert_eq!(e.budget_tokens(KEY), Some(3));
@@ -723,7 +897,7 @@ fn refunds_never_fill_the_bucket_above_capacity() {
 #[test]
 fn decline_gives_the_tokens_back() {
     let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::NetworkError, 10), backoff(1, 100, RetryReason::Network));
     assert_eq!(e.budget_tokens(KEY), Some(490));
@@ -738,7 +912,7 @@ fn decline_gives_the_tokens_back() {
 #[test]
 fn abort_during_a_wait_gives_the_tokens_back() {
     let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
     assert_eq!(e.budget_tokens(KEY), Some(495));
@@ -754,7 +928,7 @@ fn abort_during_a_wait_gives_the_tokens_back() {
 #[test]
 fn reports_out_of_phase_are_refused_and_change_nothing() {
     let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     // In flight: nothing to resume or decline.
     assert_eq!(c.resume(&mut e, &p, 1), Err(CallError::NotWaiting));
@@ -783,7 +957,7 @@ fn reports_out_of_phase_are_refused_and_change_nothing() {
 
 #[test]
 fn stats_add_up_over_a_mixed_run() {
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&guarded(1));
     let p = guarded(3); // breaker: opens at >= 4 outcomes with >= 50% failures
     // 1. 503 (F), then 200 (S) after a Retry-After wait: 2 attempts, 1 retry, 1 server wait.
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);

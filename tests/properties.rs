@@ -389,10 +389,9 @@ fn breaker_op() -> impl Strategy<Value = BreakerOp> {
 
 #[derive(Clone, Copy, Debug)]
 struct Flight {
-    at: u64,
     probe: bool,
-    /// `opened_at` of the half-open period that let the probe through.
-    episode: Option<u64>,
+    /// The round of probes (`probe_epoch`) that let the probe through.
+    epoch: u32,
 }
 
 /// The snapshot's own consistency: `opened_at` only when not closed, open exactly until
@@ -409,8 +408,9 @@ fn check_snapshot(s: &Snapshot, settings: &BreakerSettings, now: u64) -> Result<
     Ok(())
 }
 
-/// The window: every outcome younger than 0.9 windowMs (nine buckets) counts, none older than
-/// ten buckets does. `log` holds the outcomes since the breaker last closed from half-open.
+/// The window: no outcome counts once `windowMs` has passed since it was recorded, and every
+/// one counts until then but for the last bucket width (a tenth of the window, rounded up).
+/// `log` holds the outcomes since the breaker last closed from half-open.
 fn check_window(
     s: &Snapshot,
     log: &[(u64, bool)],
@@ -420,7 +420,7 @@ fn check_window(
     let width = settings.window_ms.div_ceil(10).max(1);
     for failure in [false, true] {
         let count = |max_age: u64| log.iter().filter(|(t, f)| *f == failure && now - t < max_age).count();
-        let (lo, hi) = (count(9 * width), count(10 * width));
+        let (lo, hi) = (count(settings.window_ms.saturating_sub(width - 1)), count(settings.window_ms));
         let got = if failure { s.failures } else { s.successes } as usize;
         prop_assert!(lo <= got && got <= hi, "failure={failure}: {got} not in [{lo}, {hi}] ({s:?})");
     }
@@ -449,9 +449,7 @@ fn run_breaker(settings: BreakerSettings, ops: &[(u64, BreakerOp)]) -> Result<()
             StateName::Open => prop_assert_eq!(s0.opened_at, prev.opened_at),
         }
         check_snapshot(&s0, s, now)?;
-        // Callers that never report: after openMs the breaker frees their probe slots itself.
-        flights.retain(|f| !f.probe || now - f.at < s.open_ms);
-        let current = |f: &Flight| f.probe && f.episode == s0.opened_at;
+        // A probe holds its slot until it answers or is released, however long it takes.
         // What a breaker that opens now reports: half-open at once when openMs is 0.
         let opened = if s.open_ms == 0 { StateName::HalfOpen } else { StateName::Open };
         match op {
@@ -459,9 +457,11 @@ fn run_breaker(settings: BreakerSettings, ops: &[(u64, BreakerOp)]) -> Result<()
                 let refusing = b.is_refusing(s, now);
                 let admission = b.admit(s, now);
                 prop_assert_eq!(refusing, matches!(admission, Admission::Refuse { .. }));
+                let epoch = b.probe_epoch();
+                let current = |f: &Flight| f.probe && f.epoch == epoch;
                 match (s0.state, admission) {
                     (StateName::Closed, Admission::Pass { probe: false }) => {
-                        flights.push(Flight { at: now, probe: false, episode: None });
+                        flights.push(Flight { probe: false, epoch });
                     }
                     (StateName::Open, Admission::Refuse { retry_after_ms }) => {
                         let opened = s0.opened_at.unwrap_or_default();
@@ -469,7 +469,7 @@ fn run_breaker(settings: BreakerSettings, ops: &[(u64, BreakerOp)]) -> Result<()
                     }
                     (StateName::HalfOpen, Admission::Pass { probe: true }) => {
                         entered = s0.opened_at;
-                        flights.push(Flight { at: now, probe: true, episode: s0.opened_at });
+                        flights.push(Flight { probe: true, epoch });
                         let outstanding = flights.iter().filter(|f| current(f)).count();
                         prop_assert!(
                             outstanding <= s.half_open_probes as usize,
@@ -490,22 +490,30 @@ fn run_breaker(settings: BreakerSettings, ops: &[(u64, BreakerOp)]) -> Result<()
                     continue;
                 }
                 let f = flights.remove(pick.index(flights.len()));
-                b.record(s, now, *failure, f.probe);
+                let current = f.probe && f.epoch == b.probe_epoch();
+                if f.probe {
+                    b.record_probe_of(s, now, *failure, f.epoch);
+                } else {
+                    b.record(s, now, *failure, false);
+                }
                 log.push((now, *failure));
                 let s1 = b.snapshot(now);
                 let inside_half_open = s0.state == StateName::HalfOpen && entered == s0.opened_at;
-                if f.probe && inside_half_open {
+                if current && inside_half_open {
                     // One success closes it (forgetting the window); a failure opens it again.
                     if *failure {
                         prop_assert_eq!((s1.state, s1.opened_at), (opened, Some(now)));
+                        entered = None;
                     } else {
                         prop_assert_eq!((s1.state, s1.failures, s1.successes), (StateName::Closed, 0, 0));
                         log.clear();
+                        entered = None;
                     }
                 } else if s0.state == StateName::Closed {
                     let total = s1.failures + s1.successes;
                     let reached = f64::from(s1.failures) / f64::from(total.max(1)) >= s.failure_ratio;
-                    let opens = *failure && total >= s.minimum_requests && reached;
+                    // Checked after every outcome, a success too (issue 13 item 16).
+                    let opens = total >= s.minimum_requests && reached;
                     let want = if opens { (opened, Some(now)) } else { (StateName::Closed, None) };
                     prop_assert_eq!((s1.state, s1.opened_at), want, "after {:?}", s1);
                 } else {
@@ -520,13 +528,8 @@ fn run_breaker(settings: BreakerSettings, ops: &[(u64, BreakerOp)]) -> Result<()
                 }
                 let i = probes[pick.index(probes.len())];
                 let f = flights.remove(i);
-                // Known limitation (see the report): `release_probe` cannot tell which
-                // half-open period a probe belongs to, so a probe of an earlier period is not
-                // released here; it is simply dropped, as a stale caller would be.
-                if s0.state == StateName::HalfOpen && f.episode != s0.opened_at {
-                    continue;
-                }
-                b.release_probe();
+                // A probe of an earlier round frees nothing in this one.
+                b.release_probe_of(f.epoch);
                 let s1 = b.snapshot(now);
                 prop_assert_eq!((s1.state, s1.opened_at), (s0.state, s0.opened_at));
             }
@@ -547,6 +550,90 @@ proptest! {
         ops in prop::collection::vec((prop_oneof![3 => 0u64..300, 1 => 0u64..8_000], breaker_op()), 1..120),
     ) {
         run_breaker(settings, &ops)?;
+    }
+}
+
+/// A clock step: mostly forward, sometimes back (an NTP correction, a VM restored).
+fn clock_step() -> impl Strategy<Value = i64> {
+    prop_oneof![6 => 0i64..400, 2 => 0i64..8_000, 2 => -20_000i64..0, 1 => Just(-1)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// Issue 13 item 17: whatever the clock does, no refusal lasts longer than `openMs` from
+    /// now, and the breaker never reports having opened in the caller's future.
+    #[test]
+    fn a_refusal_never_lasts_longer_than_open_ms(
+        settings in breaker_settings(),
+        start in 0u64..40_000,
+        ops in prop::collection::vec((clock_step(), breaker_op()), 1..150),
+    ) {
+        let s = &settings;
+        let mut b = Breaker::default();
+        let mut now = start;
+        let mut flights: Vec<(bool, u32)> = Vec::new();
+        for (dt, op) in &ops {
+            now = now.saturating_add_signed(*dt);
+            match op {
+                BreakerOp::Admit => {
+                    let refusing = b.is_refusing(s, now);
+                    let admission = b.admit(s, now);
+                    prop_assert_eq!(refusing, matches!(admission, Admission::Refuse { .. }));
+                    match admission {
+                        Admission::Refuse { retry_after_ms } => {
+                            prop_assert!(retry_after_ms <= s.open_ms, "{} > openMs {}", retry_after_ms, s.open_ms);
+                        }
+                        Admission::Pass { probe } => flights.push((probe, b.probe_epoch())),
+                    }
+                }
+                BreakerOp::Answer { pick, failure } => {
+                    if flights.is_empty() {
+                        continue;
+                    }
+                    let (probe, epoch) = flights.remove(pick.index(flights.len()));
+                    if probe {
+                        b.record_probe_of(s, now, *failure, epoch);
+                    } else {
+                        b.record(s, now, *failure, false);
+                    }
+                }
+                BreakerOp::Release { pick } => {
+                    if flights.is_empty() {
+                        continue;
+                    }
+                    let (probe, epoch) = flights.remove(pick.index(flights.len()));
+                    if probe {
+                        b.release_probe_of(epoch);
+                    }
+                }
+            }
+            let snap = b.snapshot(now);
+            prop_assert!(snap.opened_at.is_none_or(|at| at <= now), "opened in the future: {snap:?} at {now}");
+            if snap.state == StateName::Open {
+                let at = snap.opened_at.unwrap_or_default();
+                prop_assert!(now - at < s.open_ms.max(1), "open for {} ms, openMs {}", now - at, s.open_ms);
+            }
+        }
+    }
+
+    /// Issue 13 item 18: an outcome counts until `windowMs` has passed since it was recorded,
+    /// and leaves at most one bucket width (a tenth of the window, rounded up) early.
+    #[test]
+    fn no_outcome_counts_once_window_ms_has_passed(
+        window_ms in prop_oneof![1u64..50, 1u64..20_000, Just(1005), Just(5)],
+        events in prop::collection::vec((prop_oneof![0u64..30, 0u64..3_000], any::<bool>(), 0u64..3_000), 1..80),
+    ) {
+        let s = BreakerSettings { window_ms, minimum_requests: u32::MAX, ..BreakerSettings::default() };
+        let mut b = Breaker::default();
+        let mut now = 1_000;
+        let mut log: Vec<(u64, bool)> = Vec::new();
+        for (dt, failure, look) in events {
+            now += dt;
+            b.record(&s, now, failure, false);
+            log.push((now, failure));
+            check_window(&b.snapshot(now + look), &log, &s, now + look)?;
+        }
     }
 }
 
@@ -1308,7 +1395,7 @@ impl Sim<'_> {
 }
 
 fn run_calls(policy: &Policy, start: u64, plans: &[CallPlan]) -> Result<(), TestCaseError> {
-    let mut sim = Sim { policy, plans, engine: Engine::new(), now: start, tally: Tally::default() };
+    let mut sim = Sim { policy, plans, engine: Engine::with_defaults(policy), now: start, tally: Tally::default() };
     let mut live: Vec<Live> = Vec::new();
     let mut next = 0;
     let mut next_start = start + plans.first().map_or(0, |p| p.gap);

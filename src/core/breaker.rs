@@ -1,9 +1,22 @@
 //! The circuit breaker of one key (SPEC 5): a failure ratio over a sliding window, open for a
 //! while, then half-open with a few probes.
 //!
-//! The window is ten buckets of a tenth of `windowMs` each, so memory per key is fixed
-//! whatever the traffic; an outcome leaves the window between 0.9 and 1.0 `windowMs` after it
-//! was recorded.
+//! The window is ten buckets of a tenth of `windowMs` each (rounded up), so memory per key is
+//! fixed whatever the traffic. A bucket counts only while the start of its slice of time is
+//! less than `windowMs` ago, so no outcome counts once `windowMs` has passed since it was
+//! recorded; one may leave up to one bucket width early. (`windowMs: 0` counts nothing.)
+//!
+//! The condition is checked after every recorded outcome, a success too (SPEC 5: it opens
+//! "when" the ratio is reached). A half-open probe holds its slot until its outcome is
+//! recorded or it is released (its call aborted or ended); a slot is never taken back by
+//! elapsed time, however slow the probe.
+//!
+//! The caller's clock may step back. The breaker keeps its own time, which never does: a
+//! backward step is absorbed into an offset (the breaker's time stands still for that instant,
+//! then moves on with the clock), so nothing stored is stretched by it. An open period never
+//! lasts longer than `openMs` from now, outcomes leave the window `windowMs` after they were
+//! recorded however the clock moved meanwhile, and `opened_at` is reported on the caller's
+//! clock, never in its future. (A forward step is time passing, as it must be.)
 
 use super::policy::BreakerSettings;
 
@@ -11,12 +24,13 @@ const BUCKETS: usize = 10;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Bucket {
-    /// Which slice of time (`now / width`) these counts belong to.
+    /// Which slice of time (breaker time / width) these counts belong to.
     slice: u64,
     successes: u32,
     failures: u32,
 }
 
+/// Times are the breaker's own (see the module comment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Closed,
@@ -29,7 +43,7 @@ enum State {
 pub enum Admission {
     /// Go ahead; `probe` marks a half-open trial whose outcome decides the state.
     Pass { probe: bool },
-    /// Refused; the breaker may let attempts through again after this long.
+    /// Refused; the breaker may let attempts through again after this long (at most `openMs`).
     Refuse { retry_after_ms: u64 },
 }
 
@@ -56,23 +70,37 @@ pub struct Snapshot {
     pub state: StateName,
     pub failures: u32,
     pub successes: u32,
+    /// On the caller's clock.
     pub opened_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaker {
     state: State,
+    /// The settings' `windowMs` and bucket width, as last recorded with.
+    window_ms: u64,
     width_ms: u64,
     buckets: [Bucket; BUCKETS],
-    /// Which round of probes is current: bumped when a half-open period starts and when the
-    /// slots of probes that never reported are taken back, so a late probe of an earlier
-    /// round can neither free a slot nor decide the state of this one.
+    /// Which round of probes is current: bumped when a half-open period starts, so a late
+    /// probe of an earlier round can neither free a slot nor decide the state of this one.
     probe_epoch: u32,
+    /// Breaker time = caller's time + `offset`: the sum of the backward steps seen.
+    offset: u64,
+    /// The latest breaker time seen.
+    latest: u64,
 }
 
 impl Default for Breaker {
     fn default() -> Self {
-        Breaker { state: State::Closed, width_ms: 1, buckets: [Bucket::default(); BUCKETS], probe_epoch: 0 }
+        Breaker {
+            state: State::Closed,
+            window_ms: 0,
+            width_ms: 1,
+            buckets: [Bucket::default(); BUCKETS],
+            probe_epoch: 0,
+            offset: 0,
+            latest: 0,
+        }
     }
 }
 
@@ -81,24 +109,45 @@ fn bucket_width(settings: &BreakerSettings) -> u64 {
 }
 
 impl Breaker {
-    /// Outcomes in the window ending at `now`, as (successes, failures).
-    fn window_counts(&self, now: u64) -> (u32, u32) {
-        let current = now / self.width_ms;
-        let oldest = current.saturating_sub(BUCKETS as u64 - 1);
+    /// The breaker's time at the caller's `now`, as [`Breaker::advance`] would make it.
+    fn time(&self, now: u64) -> u64 {
+        now.saturating_add(self.offset).max(self.latest)
+    }
+
+    /// Moves the breaker's time to the caller's `now`; a step back is absorbed into the offset.
+    fn advance(&mut self, now: u64) -> u64 {
+        let t = now.saturating_add(self.offset);
+        if t < self.latest {
+            self.offset = self.offset.saturating_add(self.latest - t);
+        }
+        self.latest = self.latest.max(t);
+        self.latest
+    }
+
+
+    /// Outcomes in the window ending at breaker time `t`, as (successes, failures): the
+    /// buckets whose slice started less than `windowMs` ago.
+    fn window_counts(&self, t: u64, window_ms: u64) -> (u32, u32) {
+        let width = self.width_ms;
         self.buckets
             .iter()
-            .filter(|b| b.slice >= oldest && b.slice <= current && (b.successes | b.failures) != 0)
+            .filter(|b| {
+                let start = b.slice.saturating_mul(width);
+                start <= t && start.saturating_add(window_ms) > t && (b.successes | b.failures) != 0
+            })
             .fold((0u32, 0u32), |(s, f), b| (s.saturating_add(b.successes), f.saturating_add(b.failures)))
     }
 
-    fn count(&mut self, settings: &BreakerSettings, now: u64, failure: bool) {
+    fn count(&mut self, settings: &BreakerSettings, t: u64, failure: bool) {
         let width = bucket_width(settings);
         if width != self.width_ms {
-            // The window's size changed: old slices no longer line up, start afresh.
+            // The window's size changed: old slices no longer line up, start afresh. (A key's
+            // state belongs to one set of settings, see `Engine`; this is only a safeguard.)
             self.width_ms = width;
             self.buckets = [Bucket::default(); BUCKETS];
         }
-        let slice = now / width;
+        self.window_ms = settings.window_ms;
+        let slice = t / width;
         let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if bucket.slice != slice {
@@ -112,34 +161,33 @@ impl Breaker {
         }
     }
 
-    fn open(&mut self, settings: &BreakerSettings, now: u64) {
-        self.state = State::Open { opened_at: now, half_open_at: now.saturating_add(settings.open_ms) };
+    fn open(&mut self, settings: &BreakerSettings, t: u64) {
+        self.state = State::Open { opened_at: t, half_open_at: t.saturating_add(settings.open_ms) };
     }
 
     /// May an attempt start now? A pass with `probe: true` must later be answered by
-    /// [`Breaker::record`] or [`Breaker::release_probe`].
+    /// [`Breaker::record_probe_of`] or [`Breaker::release_probe_of`].
     pub fn admit(&mut self, settings: &BreakerSettings, now: u64) -> Admission {
+        let t = self.advance(now);
         if let State::Open { opened_at, half_open_at } = self.state {
-            if now < half_open_at {
-                return Admission::Refuse { retry_after_ms: half_open_at - now };
+            if t < half_open_at {
+                return Admission::Refuse { retry_after_ms: (half_open_at - t).min(settings.open_ms) };
             }
-            self.state = State::HalfOpen { opened_at, in_flight: 0, last_probe_at: now };
+            self.state = State::HalfOpen { opened_at, in_flight: 0, last_probe_at: t };
             self.probe_epoch = self.probe_epoch.wrapping_add(1);
         }
         match &mut self.state {
             State::Closed | State::Open { .. } => Admission::Pass { probe: false },
             State::HalfOpen { in_flight, last_probe_at, .. } => {
-                // A probe that never reported (its caller vanished) must not wedge the key.
-                if now.saturating_sub(*last_probe_at) >= settings.open_ms.max(1) && *in_flight > 0 {
-                    *in_flight = 0;
-                    self.probe_epoch = self.probe_epoch.wrapping_add(1);
-                }
                 if *in_flight < settings.half_open_probes {
                     *in_flight += 1;
-                    *last_probe_at = now;
+                    *last_probe_at = t;
                     Admission::Pass { probe: true }
                 } else {
-                    let wait = settings.open_ms.saturating_sub(now.saturating_sub(*last_probe_at));
+                    // When a probe answers is unknown: the hint is openMs from the last probe
+                    // (at least 1 ms while one is out, never more than openMs).
+                    let waited = t.saturating_sub(*last_probe_at);
+                    let wait = settings.open_ms.saturating_sub(waited).max(1).min(settings.open_ms);
                     Admission::Refuse { retry_after_ms: wait }
                 }
             }
@@ -151,32 +199,32 @@ impl Breaker {
     pub fn is_refusing(&self, settings: &BreakerSettings, now: u64) -> bool {
         match self.state {
             State::Closed => false,
-            State::Open { half_open_at, .. } => now < half_open_at,
-            State::HalfOpen { in_flight, last_probe_at, .. } => {
-                in_flight >= settings.half_open_probes
-                    && now.saturating_sub(last_probe_at) < settings.open_ms.max(1)
-            }
+            State::Open { half_open_at, .. } => self.time(now) < half_open_at,
+            State::HalfOpen { in_flight, .. } => in_flight >= settings.half_open_probes,
         }
     }
 
-    /// Records an attempt's outcome. `probe` is what [`Breaker::admit`] said for it.
+    /// Records an attempt's outcome. `probe` is what [`Breaker::admit`] said for it, and
+    /// whether it belongs to the current round (see [`Breaker::record_probe_of`]).
     pub fn record(&mut self, settings: &BreakerSettings, now: u64, failure: bool, probe: bool) {
-        self.count(settings, now, failure);
+        let t = self.advance(now);
+        self.count(settings, t, failure);
         match self.state {
             State::HalfOpen { .. } if probe => {
                 if failure {
-                    self.open(settings, now);
+                    self.open(settings, t);
                 } else {
                     self.state = State::Closed;
                     self.buckets = [Bucket::default(); BUCKETS];
                 }
             }
             State::Closed => {
-                let (successes, failures) = self.window_counts(now);
+                // After every outcome, a success too (SPEC 5).
+                let (successes, failures) = self.window_counts(t, settings.window_ms);
                 let total = successes.saturating_add(failures);
                 let ratio = f64::from(failures) / f64::from(total.max(1));
-                if failure && total >= settings.minimum_requests && ratio >= settings.failure_ratio {
-                    self.open(settings, now);
+                if total >= settings.minimum_requests && ratio >= settings.failure_ratio {
+                    self.open(settings, t);
                 }
             }
             // Late outcomes of attempts admitted before the breaker opened only count.
@@ -211,16 +259,17 @@ impl Breaker {
     }
 
     pub fn snapshot(&self, now: u64) -> Snapshot {
-        let (successes, failures) = self.window_counts(now);
+        let t = self.time(now);
+        let (successes, failures) = self.window_counts(t, self.window_ms);
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
-            State::Open { opened_at, half_open_at } if now < half_open_at => {
-                (StateName::Open, Some(opened_at))
-            }
+            State::Open { opened_at, half_open_at } if t < half_open_at => (StateName::Open, Some(opened_at)),
             State::Open { opened_at, .. } | State::HalfOpen { opened_at, .. } => {
                 (StateName::HalfOpen, Some(opened_at))
             }
         };
+        // On the caller's clock: as long ago as on the breaker's.
+        let opened_at = opened_at.map(|at| now.saturating_sub(t.saturating_sub(at)));
         Snapshot { state, failures, successes, opened_at }
     }
 }
@@ -305,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn released_and_stale_probes_free_their_slot() {
+    fn released_probes_free_their_slot() {
         let s = settings();
         let mut b = Breaker::default();
         fill(&mut b, &s, 0, 4, 0);
@@ -313,29 +362,32 @@ mod tests {
         b.release_probe();
         assert_eq!(b.admit(&s, 501), Admission::Pass { probe: true });
         assert!(matches!(b.admit(&s, 502), Admission::Refuse { .. }));
-        // Never answered: after open_ms the slot is given again.
-        assert_eq!(b.admit(&s, 1001), Admission::Pass { probe: true });
+        // Not answered yet: the slot stays taken, however long the probe takes.
+        assert_eq!(b.admit(&s, 1001), Admission::Refuse { retry_after_ms: 1 });
     }
 
     #[test]
     fn a_late_probe_of_an_earlier_round_changes_nothing() {
-        let s = settings();
+        let s = BreakerSettings { half_open_probes: 2, ..settings() };
         let mut b = Breaker::default();
         fill(&mut b, &s, 0, 4, 0);
         assert_eq!(b.admit(&s, 500), Admission::Pass { probe: true });
+        assert_eq!(b.admit(&s, 500), Admission::Pass { probe: true });
         let stale = b.probe_epoch();
-        // The first probe never reports; after open_ms its slot goes to a second probe.
-        assert_eq!(b.admit(&s, 1000), Admission::Pass { probe: true });
+        // The first probe fails: open again, then half-open in a new round at 1100.
+        b.record_probe_of(&s, 600, true, stale);
+        assert_eq!(b.admit(&s, 1100), Admission::Pass { probe: true });
+        assert_eq!(b.admit(&s, 1100), Admission::Pass { probe: true });
         let current = b.probe_epoch();
         assert_ne!(stale, current);
-        // The first probe is aborted late: the second still holds the only slot.
+        // The second probe of the first round is aborted late: both slots stay taken.
         b.release_probe_of(stale);
-        assert!(matches!(b.admit(&s, 1001), Admission::Refuse { .. }));
-        // Its late success does not close the breaker either; the current probe's does.
-        b.record_probe_of(&s, 1002, false, stale);
-        assert_eq!(b.snapshot(1002).state, StateName::HalfOpen);
-        b.record_probe_of(&s, 1003, false, current);
-        assert_eq!(b.snapshot(1003).state, StateName::Closed);
+        assert!(matches!(b.admit(&s, 1101), Admission::Refuse { .. }));
+        // Its late success does not close the breaker either; a current probe's does.
+        b.record_probe_of(&s, 1102, false, stale);
+        assert_eq!(b.snapshot(1102).state, StateName::HalfOpen);
+        b.record_probe_of(&s, 1103, false, current);
+        assert_eq!(b.snapshot(1103).state, StateName::Closed);
     }
 
     #[test]
@@ -347,5 +399,80 @@ mod tests {
         fill(&mut b, &s, 1000, 1, 0);
         assert_eq!(b.snapshot(1000).state, StateName::Closed);
         assert_eq!(b.snapshot(1000).failures, 1);
+    }
+
+    #[test]
+    fn a_slow_probe_keeps_its_slot_until_it_answers() {
+        // Issue 13 item 14: no slot is taken back by elapsed time.
+        let s = settings();
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 0, 4, 0);
+        assert_eq!(b.admit(&s, 500), Admission::Pass { probe: true });
+        let epoch = b.probe_epoch();
+        for now in [1000, 1100, 5000] {
+            assert!(b.is_refusing(&s, now));
+            assert!(matches!(b.admit(&s, now), Admission::Refuse { retry_after_ms } if retry_after_ms <= 500));
+        }
+        b.record_probe_of(&s, 5100, false, epoch);
+        assert_eq!(b.snapshot(5100).state, StateName::Closed);
+    }
+
+    #[test]
+    fn a_success_that_reaches_the_ratio_opens() {
+        // Issue 13 item 16: fail, fail, ok, ok is 4 outcomes at 0.5.
+        let s = settings();
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 10, 2, 0);
+        fill(&mut b, &s, 10, 0, 2);
+        assert_eq!(b.snapshot(10).state, StateName::Open);
+    }
+
+    #[test]
+    fn a_backward_clock_step_never_stretches_the_open_period() {
+        // Issue 13 item 17: openMs 500, the clock steps back 10 s.
+        let s = settings();
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 10_000, 4, 0);
+        assert_eq!(b.admit(&s, 10_100), Admission::Refuse { retry_after_ms: 400 });
+        assert_eq!(b.admit(&s, 100), Admission::Refuse { retry_after_ms: 400 });
+        assert!(b.is_refusing(&s, 499));
+        assert_eq!(b.snapshot(499).state, StateName::Open);
+        assert_eq!(b.snapshot(500).state, StateName::HalfOpen);
+        assert_eq!(b.admit(&s, 500), Admission::Pass { probe: true });
+        // Reported on the caller's clock, never in its future.
+        // On the caller's clock, 500 ms before now: never in its future.
+        assert_eq!(b.snapshot(500).opened_at, Some(0));
+    }
+
+    #[test]
+    fn a_backward_clock_step_keeps_the_window_s_outcomes_for_the_rest_of_their_time() {
+        let s = settings(); // windowMs 1000
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 10_000, 3, 0);
+        assert_eq!(b.admit(&s, 10_100), Admission::Pass { probe: false });
+        // Back 10 s, 100 ms after they were recorded: they still count...
+        b.record(&s, 100, false, false);
+        assert_eq!((b.snapshot(100).failures, b.snapshot(100).successes), (3, 1));
+        // ...until windowMs has passed since they were recorded, not 10 s more.
+        assert_eq!(b.snapshot(999).failures, 3);
+        assert_eq!(b.snapshot(1000).failures, 0);
+        assert_eq!(b.snapshot(1099).successes, 1);
+        assert_eq!(b.snapshot(1100).successes, 0);
+    }
+
+    #[test]
+    fn no_outcome_counts_once_window_ms_has_passed() {
+        // Issue 13 item 18: windows that are not a multiple of ten.
+        for window_ms in [5, 1005, 7, 13, 999] {
+            let s = BreakerSettings { window_ms, minimum_requests: 100, ..settings() };
+            let width = window_ms.div_ceil(10);
+            for at in [0, 1, width - 1, 12_345] {
+                let mut b = Breaker::default();
+                b.record(&s, at, true, false);
+                assert_eq!(b.snapshot(at + window_ms - 1 - (width - 1)).failures, 1, "{window_ms} at {at}");
+                assert_eq!(b.snapshot(at + window_ms).failures, 0, "{window_ms} at {at}");
+                assert_eq!(b.snapshot(at + window_ms + 4).failures, 0, "{window_ms} at {at}");
+            }
+        }
     }
 }

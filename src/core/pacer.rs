@@ -368,7 +368,7 @@ mod tests {
         fn a_retry_the_budget_refuses_takes_no_slot() {
             let budget = BudgetSettings { capacity: 5, retry_cost: 5, timeout_cost: 5, success_refund: 5 };
             let p = Policy { budget: Some(budget), ..policy(Some(settings())) };
-            let mut e = Engine::new();
+            let mut e = Engine::with_defaults(&p);
             let (mut a, _) = Call::start(&mut e, &p, KEY, true, 0);
             let (mut b, _) = Call::start(&mut e, &p, KEY, true, 0);
             let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);

@@ -1,6 +1,10 @@
 //! A map from key (an origin, by default) to state, bounded by dropping the least recently
 //! used key, so memory stays flat whatever URLs are fetched (SPEC 5).
 //!
+//! An entry may carry a tag besides its key (the engine tags the state of calls whose breaker
+//! or budget settings differ from the instance's, see [`super::engine`]); entries with one key
+//! and different tags are different entries, all in the one bound.
+//!
 //! A flat vector searched by hash: an application talks to a handful of origins, where this
 //! beats a tree, and even at the 1000-key bound a lookup is a scan of 1000 integers. It also
 //! keeps the wasm small (a B-tree costs about 19 KB there).
@@ -11,16 +15,17 @@ use alloc::vec::Vec;
 pub const DEFAULT_CAPACITY: usize = 1000;
 
 #[derive(Clone, Debug)]
-struct Entry<V> {
+struct Entry<V, T> {
     hash: u64,
     last_used: u64,
     key: String,
+    tag: T,
     value: V,
 }
 
 #[derive(Clone, Debug)]
-pub struct Registry<V> {
-    entries: Vec<Entry<V>>,
+pub struct Registry<V, T = ()> {
+    entries: Vec<Entry<V, T>>,
     tick: u64,
     capacity: usize,
     /// Where the most recently touched key sits (a hint; checked before use).
@@ -32,7 +37,7 @@ fn hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-impl<V> Registry<V> {
+impl<V, T: PartialEq + Default> Registry<V, T> {
     pub fn new(capacity: usize) -> Self {
         Registry { entries: Vec::new(), tick: 0, capacity: capacity.max(1), last_used_index: 0 }
     }
@@ -45,27 +50,37 @@ impl<V> Registry<V> {
         self.entries.is_empty()
     }
 
-    fn position(&self, key: &str) -> Option<usize> {
+    fn position(&self, key: &str, tag: &T) -> Option<usize> {
         // A call looks its key up several times in a row: try the last one used before hashing
         // (hashing the origin was over a third of a successful call's cost).
         let last = self.last_used_index;
-        if self.entries.get(last).is_some_and(|e| e.key == key) {
+        if self.entries.get(last).is_some_and(|e| e.key == key && e.tag == *tag) {
             return Some(last);
         }
         let h = hash(key);
-        self.entries.iter().position(|e| e.hash == h && e.key == key)
+        self.entries.iter().position(|e| e.hash == h && e.key == key && e.tag == *tag)
     }
 
-    /// The state of `key` without marking it used.
+    /// The state of `key` (with the default tag) without marking it used.
     pub fn peek(&self, key: &str) -> Option<&V> {
-        self.position(key).and_then(|i| self.entries.get(i)).map(|e| &e.value)
+        self.peek_tagged(key, &T::default())
     }
 
-    /// The state of `key`, made by `make` if absent, marked most recently used.
-    /// (Always `Some`; an `Option` only so that no panic path is needed to say so.)
+    /// The state of `key` with `tag` without marking it used.
+    pub fn peek_tagged(&self, key: &str, tag: &T) -> Option<&V> {
+        self.position(key, tag).and_then(|i| self.entries.get(i)).map(|e| &e.value)
+    }
+
+    /// The state of `key` (with the default tag), made by `make` if absent, marked most
+    /// recently used. (Always `Some`; an `Option` only so that no panic path is needed.)
     pub fn touch(&mut self, key: &str, make: impl FnOnce() -> V) -> Option<&mut V> {
+        self.touch_tagged(key, T::default(), make)
+    }
+
+    /// The state of `key` with `tag`, made by `make` if absent, marked most recently used.
+    pub fn touch_tagged(&mut self, key: &str, tag: T, make: impl FnOnce() -> V) -> Option<&mut V> {
         self.tick += 1;
-        let index = match self.position(key) {
+        let index = match self.position(key, &tag) {
             Some(i) => i,
             None => {
                 if self.entries.len() >= self.capacity {
@@ -75,7 +90,7 @@ impl<V> Registry<V> {
                         self.entries.swap_remove(i);
                     }
                 }
-                let entry = Entry { hash: hash(key), last_used: 0, key: String::from(key), value: make() };
+                let entry = Entry { hash: hash(key), last_used: 0, key: String::from(key), tag, value: make() };
                 self.entries.push(entry);
                 self.entries.len() - 1
             }
@@ -116,5 +131,16 @@ mod tests {
         assert!(r.peek("https://host4999.test").is_some());
         assert!(r.peek("https://host3999.test").is_none());
         assert!(r.peek("https://host0.test").is_none());
+    }
+
+    #[test]
+    fn one_key_with_different_tags_is_different_entries_in_one_bound() {
+        let mut r: Registry<u32, u8> = Registry::new(3);
+        r.touch("a", || 1);
+        r.touch_tagged("a", 7, || 2);
+        assert_eq!((r.peek("a"), r.peek_tagged("a", &7), r.peek_tagged("a", &8)), (Some(&1), Some(&2), None));
+        r.touch_tagged("a", 8, || 3);
+        r.touch("b", || 4); // drops ("a", 0), the least recently used
+        assert_eq!((r.len(), r.peek("a"), r.peek_tagged("a", &7)), (3, None, Some(&2)));
     }
 }

@@ -99,7 +99,7 @@ impl Instance {
         let policy = options::apply(&defaults, &Policy::default(), Scope::Defaults)?;
         let single = Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() };
         Ok(Instance {
-            engine: Engine::new(),
+            engine: Engine::with_defaults(&policy),
             defaults: Rc::new(policy),
             single: Rc::new(single),
             slots: Vec::new(),
@@ -133,9 +133,16 @@ impl Instance {
         }
     }
 
-    /// Frees a call's slot once driver.js has settled it.
+    /// Frees a call's slot once driver.js has settled it. A call closed unsettled (driver.js
+    /// always settles first; this is a safeguard) is aborted, so a half-open probe or a
+    /// retry's tokens it holds are given back rather than held for ever.
     pub fn close(&mut self, id: u32) {
         if let Some(entry @ Some(_)) = self.slots.get_mut(id as usize) {
+            if let Some(Slot { policy, call: Some(call), .. }) = entry.as_mut() {
+                if !call.is_settled() {
+                    let _ = call.abort(&mut self.engine, policy, js_sys::Date::now() as u64);
+                }
+            }
             *entry = None;
             self.free.push(id);
         }
