@@ -241,45 +241,58 @@ mod tests {
         assert_eq!(x_ratelimit_reset(b"1795000000", 0), Some(1_795_000_000_000));
     }
 
+    /// Each `RateLimit` field, alone in the hints, and the wait it asks for.
+    fn check_ratelimit(cases: &[(&[u8], Option<u64>)]) {
+        for &(field, want) in cases {
+            assert_eq!(ratelimit(field), want, "{:?}", core::str::from_utf8(field));
+        }
+    }
+
     #[test]
     fn ratelimit_several_policies_the_exhausted_one_else_the_smallest_t() {
-        // Issue 20: two stacked limiters.
-        assert_eq!(ratelimit(b"\"quota\"; r=96; t=3600, \"burst\"; r=0; t=2"), Some(2_000));
-        assert_eq!(ratelimit(b"\"quota\";r=96;t=20,\"burst\";r=0;t=2"), Some(2_000));
-        assert_eq!(ratelimit(b"\"burst\"; r=5; t=2, \"quota\"; r=0; t=20"), Some(20_000));
-        // Several exhausted: wait for the last of them.
-        assert_eq!(ratelimit(b"\"a\";r=0;t=3, \"b\";r=0;t=9, \"c\";r=1;t=1"), Some(9_000));
-        // None exhausted (or r unknown): the smallest t.
-        assert_eq!(ratelimit(b"\"quota\"; r=96; t=3600, \"burst\"; r=4; t=2"), Some(2_000));
-        assert_eq!(ratelimit(b"\"a\";t=30, \"b\";t=4"), Some(4_000));
-        // Tokens as names, parameters in any order, the last of a repeated parameter.
-        assert_eq!(ratelimit(b"default;t=9;r=0"), Some(9_000));
-        assert_eq!(ratelimit(b"\"a\";t=1;t=6;r=0"), Some(6_000));
-        // A policy without a readable t is passed over.
-        assert_eq!(ratelimit(b"\"a\";r=0, \"b\";r=3;t=5"), Some(5_000));
-        assert_eq!(ratelimit(b"\"a\";r=0;t=1.5, \"b\";r=3;t=5"), Some(5_000));
-        assert_eq!(ratelimit(b"\"a\";r=0"), None);
+        check_ratelimit(&[
+            // Issue 20: two stacked limiters.
+            (b"\"quota\"; r=96; t=3600, \"burst\"; r=0; t=2", Some(2_000)),
+            (b"\"quota\";r=96;t=20,\"burst\";r=0;t=2", Some(2_000)),
+            (b"\"burst\"; r=5; t=2, \"quota\"; r=0; t=20", Some(20_000)),
+            // Several exhausted: wait for the last of them.
+            (b"\"a\";r=0;t=3, \"b\";r=0;t=9, \"c\";r=1;t=1", Some(9_000)),
+            // None exhausted (or r unknown): the smallest t.
+            (b"\"quota\"; r=96; t=3600, \"burst\"; r=4; t=2", Some(2_000)),
+            (b"\"a\";t=30, \"b\";t=4", Some(4_000)),
+            // Tokens as names, parameters in any order, the last of a repeated parameter.
+            (b"default;t=9;r=0", Some(9_000)),
+            (b"\"a\";t=1;t=6;r=0", Some(6_000)),
+            // A policy without a readable t is passed over.
+            (b"\"a\";r=0, \"b\";r=3;t=5", Some(5_000)),
+            (b"\"a\";r=0;t=1.5, \"b\";r=3;t=5", Some(5_000)),
+            (b"\"a\";r=0", None),
+        ]);
     }
 
     #[test]
     fn ratelimit_draft7_dictionary() {
-        // Issue 21: express-rate-limit and hono-rate-limiter, standardHeaders 'draft-7'.
-        assert_eq!(ratelimit(b"limit=3, remaining=0, reset=2"), Some(2_000));
-        assert_eq!(ratelimit(b"limit=100,remaining=50,reset=50"), Some(50_000));
-        assert_eq!(ratelimit(b"reset=7"), Some(7_000));
-        assert_eq!(ratelimit(b"limit=3, remaining=0"), None);
+        check_ratelimit(&[
+            // Issue 21: express-rate-limit and hono-rate-limiter, standardHeaders 'draft-7'.
+            (b"limit=3, remaining=0, reset=2", Some(2_000)),
+            (b"limit=100,remaining=50,reset=50", Some(50_000)),
+            (b"reset=7", Some(7_000)),
+            (b"limit=3, remaining=0", None),
+        ]);
     }
 
     #[test]
     fn ratelimit_quoted_names_are_not_split() {
-        // Issue 22: `;` and `,` (and escaped quotes) inside a policy name are part of it.
-        assert_eq!(ratelimit(b"\"a;t=99\";r=0;t=2"), Some(2_000));
-        assert_eq!(ratelimit(b"\"x, t=1\";r=0;t=8"), Some(8_000));
-        assert_eq!(ratelimit(b"\"q\\\";t=1,\";r=0;t=4"), Some(4_000));
-        assert_eq!(ratelimit(b"\"back\\\\\";r=0;t=3"), Some(3_000));
-        // A string left open, or an escape of anything but `\"` and `\\`, is malformed.
-        assert_eq!(ratelimit(b"\"open;r=0;t=2"), None);
-        assert_eq!(ratelimit(b"\"bad\\n\";r=0;t=2"), None);
+        check_ratelimit(&[
+            // Issue 22: `;` and `,` (and escaped quotes) inside a policy name are part of it.
+            (b"\"a;t=99\";r=0;t=2", Some(2_000)),
+            (b"\"x, t=1\";r=0;t=8", Some(8_000)),
+            (b"\"q\\\";t=1,\";r=0;t=4", Some(4_000)),
+            (b"\"back\\\\\";r=0;t=3", Some(3_000)),
+            // A string left open, or an escape of anything but `\"` and `\\`, is malformed.
+            (b"\"open;r=0;t=2", None),
+            (b"\"bad\\n\";r=0;t=2", None),
+        ]);
     }
 
     #[test]
