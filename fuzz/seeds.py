@@ -53,7 +53,12 @@ HEADER_SEEDS = {
     "asctime-two-digit-day": b"Wed Nov 18 11:06:50 2026",
     "ratelimit": b'"default";r=0;t=30',
     "ratelimit-list": b'"a";r=5;t=1, "b";r=0;t=60',
+    "ratelimit-stacked": b'"quota"; r=96; t=3600, "burst"; r=0; t=2',
+    "ratelimit-draft7": b"limit=3, remaining=0, reset=2",
+    "ratelimit-quoted": b'"a;t=99,\\"b\\\\";r=0;t=2',
+    "ratelimit-open-string": b'"open;r=0;t=2',
     "x-reset-epoch": b"1795000005",
+    "x-reset-epoch-past": b"1794999998",
     "hints-all": b'nope\n4\n"default";r=0;t=7\n30',
     "hints-fallback": b'\n\nt=9\n1795000009',
     # The same values at other instants (the last 8 bytes are now, in ms).

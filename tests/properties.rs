@@ -207,7 +207,7 @@ proptest! {
         let _ = http_date::parse(&bytes, now_ms / 1000);
         let _ = headers::retry_after_ms(&bytes, now_ms);
         let _ = headers::delta_seconds(&bytes);
-        let _ = headers::ratelimit_t_ms(&bytes);
+        let _ = headers::ratelimit_ms(&bytes);
         let _ = headers::x_ratelimit_reset_ms(&bytes, now_ms);
         let all = ServerHints {
             retry_after: Some(&bytes),
@@ -308,6 +308,27 @@ proptest! {
         prop_assert_eq!(headers::server_wait_ms(&hints, now_ms), Some(want));
     }
 
+    /// A `RateLimit` list of policies (stacked limiters) whose names are any strings, quotes,
+    /// backslashes, `;`, `,` and `=` included: the exhausted policy's `t` (the longest of
+    /// several), else the smallest `t`; never a number from inside a name.
+    #[test]
+    fn ratelimit_policies_with_any_names(
+        policies in prop::collection::vec(("[a-z;,=\"\\\\ t0-9]{0,12}", 0u64..3, 0u64..100_000), 1..6),
+        space in prop_oneof![Just(""), Just(" ")],
+    ) {
+        let field = policies
+            .iter()
+            .map(|(name, r, t)| {
+                let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+                format!("\"{quoted}\";{space}r={r};{space}t={t}")
+            })
+            .collect::<Vec<_>>()
+            .join(&format!(",{space}"));
+        let exhausted = policies.iter().filter(|p| p.1 == 0).map(|p| p.2).max();
+        let want = exhausted.or(policies.iter().map(|p| p.2).min()).map(|t| t * 1000);
+        prop_assert_eq!(headers::ratelimit_ms(field.as_bytes()), want, "{}", field);
+    }
+
     #[test]
     fn delta_seconds_are_read_exactly_or_saturate(n in any::<u64>(), zeros in 0usize..3, pad in prop_oneof![Just(""), Just(" "), Just("\t")], now_ms in any::<u64>()) {
         let value = format!("{pad}{}{n}{pad}", "0".repeat(zeros));
@@ -316,7 +337,7 @@ proptest! {
         let huge = format!("{n}{}", "9".repeat(20));
         prop_assert_eq!(headers::retry_after_ms(huge.as_bytes(), now_ms), Some(u64::MAX));
         let ratelimit = format!("\"default\";r=0;t={value}");
-        prop_assert_eq!(headers::ratelimit_t_ms(ratelimit.as_bytes()), Some(n.saturating_mul(1000)));
+        prop_assert_eq!(headers::ratelimit_ms(ratelimit.as_bytes()), Some(n.saturating_mul(1000)));
     }
 }
 

@@ -1,6 +1,6 @@
 //! Header parsing (SPEC 4) on arbitrary bytes: `Retry-After` (delta-seconds and the three
-//! HTTP-date formats), `RateLimit-Reset`, `RateLimit`'s `t=`, `X-RateLimit-Reset`, and
-//! `http_date::parse` with an arbitrary `now`.
+//! HTTP-date formats), `RateLimit-Reset`, `RateLimit` (draft-7 and draft-8 forms),
+//! `X-RateLimit-Reset` (epoch or delta), and `http_date::parse` with an arbitrary `now`.
 //!
 //! Input layout (plain bytes, so seeds are readable text):
 //! - the whole input is one header value, parsed at a fixed "now" (2026-11-18);
@@ -92,30 +92,88 @@ fn check_value(value: &[u8], now_ms: u64) {
     }
     check_date(trim_ows(value), now_ms / 1000);
 
-    // RateLimit: the first `t=` parameter that is delta-seconds.
-    let t = headers::ratelimit_t_ms(value);
-    let reference_t = if value.len() > 256 {
-        None
-    } else {
-        value
-            .split(|&b| b == b';' || b == b',')
-            .filter_map(|p| trim_ows(p).strip_prefix(b"t="))
-            .find_map(reference_delta)
-            .map(|s| s.saturating_mul(1000))
-    };
-    assert_eq!(t, reference_t, "ratelimit_t_ms({value:?})");
+    // RateLimit: the policies' `r` and `t`, in either draft form.
+    let t = headers::ratelimit_ms(value);
+    assert_eq!(t, reference_ratelimit(value), "ratelimit_ms({value:?})");
 
-    // X-RateLimit-Reset: delta seconds, or epoch seconds when later than now.
+    // X-RateLimit-Reset: epoch seconds from 10^9 on (a past one is 0), delta seconds below.
     let x = headers::x_ratelimit_reset_ms(value, now_ms);
     assert_eq!(x.is_some(), delta.is_some());
     if let (Some(x), Some(s)) = (x, delta) {
         assert!(x <= s.saturating_mul(1000), "x_ratelimit_reset_ms({value:?}) = {x} > {s} s");
-        if s > now_ms / 1000 {
+        if s >= 1_000_000_000 {
             assert_eq!(x, s.saturating_mul(1000).saturating_sub(now_ms));
         } else {
             assert_eq!(x, s * 1000);
         }
     }
+}
+
+/// `RateLimit` as SPEC 4 reads it, from a one-pass tokenizer into owned members and parts
+/// (the core splits twice, borrowing). Values over 1024 bytes, an open string or an escape of
+/// anything but `"` and `\` are malformed. A member headed by a name (a string, or anything
+/// without `=`) is a draft-8 policy; `key=value` members together are one draft-7 policy.
+/// The wait: the longest `t` of the policies with `r=0`, else the smallest `t`.
+fn reference_ratelimit(value: &[u8]) -> Option<u64> {
+    if value.len() > 1024 {
+        return None;
+    }
+    let mut members: Vec<Vec<Vec<u8>>> = vec![vec![Vec::new()]];
+    let (mut in_string, mut after_backslash) = (false, false);
+    for &b in value {
+        let member = members.last_mut().expect("one member at least");
+        let part = member.last_mut().expect("one part at least");
+        if after_backslash {
+            if b != b'"' && b != b'\\' {
+                return None;
+            }
+            after_backslash = false;
+            part.push(b);
+            continue;
+        }
+        match (in_string, b) {
+            (false, b',') => members.push(vec![Vec::new()]),
+            (false, b';') => member.push(Vec::new()),
+            (false, b'"') | (true, b'"') => {
+                in_string = !in_string;
+                part.push(b);
+            }
+            (true, b'\\') => {
+                after_backslash = true;
+                part.push(b);
+            }
+            _ => part.push(b),
+        }
+    }
+    if in_string || after_backslash {
+        return None;
+    }
+    // (remaining, reset) per policy; the draft-7 one last.
+    let mut policies: Vec<(Option<u64>, Option<u64>)> = Vec::new();
+    let mut draft7 = (None, None);
+    for member in &members {
+        let parts: Vec<&[u8]> = member.iter().map(|p| trim_ows(p)).collect();
+        let head = parts[0];
+        let named = head.starts_with(b"\"") || !head.contains(&b'=');
+        let mut policy = if named { (None, None) } else { draft7 };
+        for part in &parts[usize::from(named)..] {
+            let Some(eq) = part.iter().position(|&c| c == b'=') else { continue };
+            match trim_ows(&part[..eq]) {
+                b"r" | b"remaining" => policy.0 = reference_delta(&part[eq + 1..]),
+                b"t" | b"reset" => policy.1 = reference_delta(&part[eq + 1..]),
+                _ => {}
+            }
+        }
+        if named {
+            policies.push(policy);
+        } else {
+            draft7 = policy;
+        }
+    }
+    policies.push(draft7);
+    let exhausted = policies.iter().filter(|p| p.0 == Some(0)).filter_map(|p| p.1).max();
+    let smallest = policies.iter().filter_map(|p| p.1).min();
+    exhausted.or(smallest).map(|s| s.saturating_mul(1000))
 }
 
 fn check_hints(data: &[u8], now_ms: u64) {
@@ -131,7 +189,7 @@ fn check_hints(data: &[u8], now_ms: u64) {
         .retry_after
         .and_then(|v| headers::retry_after_ms(v, now_ms))
         .or_else(|| hints.ratelimit_reset.and_then(reference_delta).map(|s| s.saturating_mul(1000)))
-        .or_else(|| hints.ratelimit.and_then(headers::ratelimit_t_ms))
+        .or_else(|| hints.ratelimit.and_then(headers::ratelimit_ms))
         .or_else(|| hints.x_ratelimit_reset.and_then(|v| headers::x_ratelimit_reset_ms(v, now_ms)));
     assert_eq!(headers::server_wait_ms(&hints, now_ms), reference);
 }
