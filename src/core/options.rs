@@ -307,10 +307,34 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
     Ok(p)
 }
 
+/// Applies a whole options value (as [`super::option_bytes::decode`] gives it) over `base`:
+/// `undefined` leaves everything as it was; anything but an object is refused, named as the
+/// options object itself (`defaults` or `retry`).
+pub fn apply_value(base: &Policy, value: &Value, scope: Scope) -> Result<Policy, OptionError> {
+    match value {
+        Value::Undefined => Ok(base.clone()),
+        Value::Object(fields) => apply(base, fields, scope),
+        _ => {
+            let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
+            Err(OptionError::new(name, "must be an options object"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn a_whole_value_must_be_an_object() {
+        let base = Policy::default();
+        assert_eq!(apply_value(&base, &Value::Undefined, Scope::PerCall), Ok(base.clone()));
+        let e = apply_value(&base, &Value::Str(String::from("fast")), Scope::PerCall);
+        assert_eq!(e.map_err(|e| e.option), Err(String::from("retry")));
+        let e = apply_value(&base, &Value::List(vec![]), Scope::Defaults);
+        assert_eq!(e.map_err(|e| e.option), Err(String::from("defaults")));
+    }
 
     fn opt(key: &str, value: Value) -> Vec<(String, Value)> {
         vec![(String::from(key), value)]

@@ -10,12 +10,42 @@ import { attempt, discard, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
+import { encodeOptions } from "./encode.js";
 
 export { CircuitOpenError };
 
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
+const REFUSED = 0xffffffff; // open(): options refused
 const REASONS = ["status", "network", "timeout"];
+const BREAKER_STATES = ["closed", "open", "half-open"];
+
+function statsObject(n) {
+  return {
+    calls: n[0], attempts: n[1], retries: n[2], successes: n[3], failures: n[4],
+    breakerRejections: n[5], budgetDenials: n[6], retryAfterWaits: n[7],
+    latencyMs: { p50: n[8], p90: n[9], p99: n[10] },
+  };
+}
+
+function breakerObject(n) {
+  const out = { state: BREAKER_STATES[n[0]], failures: n[1], successes: n[2] };
+  if (n[3] >= 0) out.openedAt = n[3];
+  return out;
+}
+
+// 64 bits from the platform's secure source (the clock where there is none), for the jitter
+// of calls with no `random` callback. Drawn on the first call: Workers forbid it at load.
+function seedOf(instance) {
+  const words = new Uint32Array(2);
+  try {
+    globalThis.crypto.getRandomValues(words);
+  } catch {
+    words[0] = Date.now() / 4294967296;
+    words[1] = Date.now() >>> 0;
+  }
+  instance.seed(words[0], words[1]);
+}
 
 function header(response, name) {
   return response.headers.get(name) ?? undefined;
@@ -101,7 +131,11 @@ const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined,
 
 // An instance: `retryFetch` bound to its own breakers, budgets and stats.
 export function createRetryFetch(defaults) {
-  const instance = new Instance(defaults); // throws a TypeError naming a bad option
+  const instance = new Instance();
+  if (defaults !== undefined && !instance.configure(encodeOptions(defaults, "defaults"))) {
+    throw new TypeError(instance.error()); // names the bad option
+  }
+  let seeded = false;
   const baseHooks = hooksOf(defaults, NO_HOOKS);
 
   // Calls mostly repeat a URL: remember the last one's origin.
@@ -232,15 +266,20 @@ export function createRetryFetch(defaults) {
     } catch {
       throw new TypeError('edge-retry: invalid option "retry": reading it threw');
     }
-    const id = instance.open(retry); // throws a TypeError naming a bad option: nothing is sent
+    const id = instance.open(encodeOptions(retry, "retry"));
+    if (id === REFUSED) throw new TypeError(instance.error()); // names the option: nothing is sent
+    if (!seeded) {
+      seeded = true;
+      seedOf(instance);
+    }
     try {
       const hooks = retry !== undefined && retry !== false ? hooksOf(retry, baseHooks) : baseHooks;
       return await run(id, input, init, hooks);
     } finally {
-      instance.close(id);
+      instance.close(id, Date.now());
     }
   };
-  retryFetch.stats = () => instance.stats();
-  retryFetch.breaker = (key) => instance.breaker(String(key));
+  retryFetch.stats = () => statsObject(instance.stats());
+  retryFetch.breaker = (key) => breakerObject(instance.breaker(String(key), Date.now()));
   return retryFetch;
 }

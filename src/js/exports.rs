@@ -1,22 +1,40 @@
 //! What the wasm module exports: an `Instance` (one set of breakers, budgets and stats) with a
-//! handle API that driver.js runs each call through, plus `presets`.
+//! handle API that driver.js runs each call through, plus the presets' table. Only numbers,
+//! byte arrays and a few strings cross; no JS object is read or built here.
 //!
-//! A call is a slot: `open` validates the call's options, `start` sends it on its way, and
-//! each report (`outcome`, `resume`, `decline`, `abort`) answers with the next action's code;
-//! `param`, `attempt` and `reason` describe that action. `close` frees the slot.
+//! | export | arguments | returns |
+//! |---|---|---|
+//! | `new Instance()` | | an instance with the built-in defaults |
+//! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `error()` set |
+//! | `seed` | two u32 from the platform's secure source | |
+//! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `error()` set |
+//! | `error` | | the last option error's message, naming the option |
+//! | `start` | slot, key, method, has Idempotency-Key, body replayable, began, now | action code |
+//! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
+//! | `resume` / `decline` / `abort` | slot, now | action code |
+//! | `param` / `attempt` / `reason` | slot | the current action's number (SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), attempt, reason code |
+//! | `replayLimit` / `timeoutMs` | slot | maxReplayBytes; timeoutMs or -1 |
+//! | `close` | slot, now | frees the slot (aborting a call left unsettled) |
+//! | `origin` | url | the origin of a plain http(s) URL, or "" |
+//! | `stats` | | [calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99] |
+//! | `breaker` | key, now | [state (0 closed, 1 open, 2 half-open), failures, successes, openedAt or -1] |
+//! | `presetTable` / `presetNames` | | per preset [maxAttempts, baseDelayMs, maxDelayMs, jitter (0 unset, 1 full)]; the names, comma-separated |
+//!
+//! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
+//! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
 
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::options::{self, option_error};
+use crate::core::breaker::StateName;
 use crate::core::call::{Action, Call, CallError, Settle};
 use crate::core::classify::{Outcome, method_is_retryable};
 use crate::core::engine::Engine;
 use crate::core::headers::ServerHints;
-use crate::core::options::Scope;
+use crate::core::option_bytes;
+use crate::core::options::{self, OptionError, Scope};
 use crate::core::origin;
 use crate::core::policy::{Jitter, Policy};
 use crate::core::presets::PRESETS;
@@ -31,6 +49,8 @@ const SETTLE_CIRCUIT_OPEN: u32 = 4;
 const SETTLE_ABORTED: u32 = 5;
 /// A report that did not fit the call's phase, or an unknown slot: a driver bug, not a panic.
 const MISUSE: u32 = 6;
+/// What `open` returns for options it refused (`error()` says why).
+const ERROR: u32 = u32::MAX;
 
 // Outcome kinds, as driver.js reports them.
 const RESPONSE: u32 = 0;
@@ -51,17 +71,11 @@ pub struct Instance {
     single: Rc<Policy>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    /// Seeded from the platform's secure source on first use (Workers forbid it at load).
-    rng: Option<SplitMix64>,
-}
-
-fn set(object: &Object, key: &str, value: JsValue) {
-    // Setting a fresh plain object's own property cannot fail.
-    let _ = Reflect::set(object, &JsValue::from_str(key), &value);
-}
-
-fn number(n: u64) -> JsValue {
-    JsValue::from(n as f64)
+    /// Seeded by driver.js from the platform's secure source on the first call (Workers forbid
+    /// drawing random numbers at load).
+    rng: SplitMix64,
+    /// The message of the last refused options.
+    error: String,
 }
 
 fn code(action: Action) -> u32 {
@@ -75,48 +89,57 @@ fn code(action: Action) -> u32 {
     }
 }
 
-/// 64 bits from `crypto.getRandomValues`, or the clock where a runtime has no `crypto`.
-fn secure_seed() -> u64 {
-    let words = js_sys::Uint32Array::new_with_length(2);
-    let filled = Reflect::get(&js_sys::global(), &"crypto".into())
-        .and_then(|crypto| {
-            let get = Reflect::get(&crypto, &"getRandomValues".into())?;
-            get.dyn_into::<js_sys::Function>()?.call1(&crypto, &words)
-        })
-        .is_ok();
-    if filled {
-        (u64::from(words.get_index(0)) << 32) | u64::from(words.get_index(1))
-    } else {
-        js_sys::Date::now() as u64
-    }
-}
-
 #[wasm_bindgen]
 impl Instance {
-    /// Validates `defaults` (a TypeError naming the option if wrong).
+    /// An instance with the built-in defaults (`configure` sets others).
     #[wasm_bindgen(constructor)]
-    pub fn new(defaults: JsValue) -> Result<Instance, JsValue> {
-        let policy = options::apply(&defaults, &Policy::default(), Scope::Defaults)?;
-        let single = Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() };
-        Ok(Instance {
+    pub fn new() -> Instance {
+        let policy = Policy::default();
+        Instance {
             engine: Engine::with_defaults(&policy),
+            single: Rc::new(single_attempt(&policy)),
             defaults: Rc::new(policy),
-            single: Rc::new(single),
             slots: Vec::new(),
             free: Vec::new(),
-            rng: None,
-        })
+            rng: SplitMix64::new(0),
+            error: String::new(),
+        }
     }
 
-    /// Opens a call with its options (`init.retry`: undefined, false or an object) and returns
-    /// its slot. Invalid options throw a TypeError naming the option; nothing is sent.
-    pub fn open(&mut self, retry: JsValue) -> Result<u32, JsValue> {
-        let policy = if retry.is_undefined() {
-            self.defaults.clone()
-        } else if retry.as_bool() == Some(false) {
-            self.single.clone()
-        } else {
-            Rc::new(options::apply(&retry, &self.defaults, Scope::PerCall)?)
+    /// Sets the instance's defaults (`createRetryFetch(defaults)`), given as option bytes.
+    /// False when they are refused; `error()` names the option.
+    pub fn configure(&mut self, defaults: &[u8]) -> bool {
+        match self.read(defaults, &Policy::default(), Scope::Defaults) {
+            Ok(policy) => {
+                self.engine = Engine::with_defaults(&policy);
+                self.single = Rc::new(single_attempt(&policy));
+                self.defaults = Rc::new(policy);
+                true
+            }
+            Err(()) => false,
+        }
+    }
+
+    /// Seeds the random source used when no `random` callback is given.
+    pub fn seed(&mut self, high: u32, low: u32) {
+        self.rng = SplitMix64::new((u64::from(high) << 32) | u64::from(low));
+    }
+
+    /// The message of the options last refused.
+    pub fn error(&self) -> String {
+        self.error.clone()
+    }
+
+    /// Opens a call with its options (`init.retry` as option bytes: undefined, false or an
+    /// object) and returns its slot, or ERROR for options refused (nothing is sent).
+    pub fn open(&mut self, retry: &[u8]) -> u32 {
+        let policy = match retry {
+            [0] => self.defaults.clone(),
+            [2] => self.single.clone(),
+            _ => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
+                Ok(policy) => Rc::new(policy),
+                Err(()) => return ERROR,
+            },
         };
         let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last) };
         match self.free.pop() {
@@ -124,11 +147,11 @@ impl Instance {
                 if let Some(entry) = self.slots.get_mut(id as usize) {
                     *entry = Some(slot);
                 }
-                Ok(id)
+                id
             }
             None => {
                 self.slots.push(Some(slot));
-                u32::try_from(self.slots.len() - 1).map_err(|_| option_error("edge-retry: too many calls"))
+                u32::try_from(self.slots.len() - 1).unwrap_or(ERROR)
             }
         }
     }
@@ -136,11 +159,11 @@ impl Instance {
     /// Frees a call's slot once driver.js has settled it. A call closed unsettled (driver.js
     /// always settles first; this is a safeguard) is aborted, so a half-open probe or a
     /// retry's tokens it holds are given back rather than held for ever.
-    pub fn close(&mut self, id: u32) {
+    pub fn close(&mut self, id: u32, now: f64) {
         if let Some(entry @ Some(_)) = self.slots.get_mut(id as usize) {
             if let Some(Slot { policy, call: Some(call), .. }) = entry.as_mut() {
                 if !call.is_settled() {
-                    let _ = call.abort(&mut self.engine, policy, js_sys::Date::now() as u64);
+                    let _ = call.abort(&mut self.engine, policy, now as u64);
                 }
             }
             *entry = None;
@@ -262,39 +285,34 @@ impl Instance {
         }
     }
 
-    /// Lifetime counters and latency percentiles (SPEC 7).
-    pub fn stats(&self) -> JsValue {
+    /// Lifetime counters and latency percentiles (SPEC 7), in the order of the table above.
+    pub fn stats(&self) -> Vec<f64> {
         let c = &self.engine.stats.counters;
-        let latency = self.engine.stats.latency();
-        let out = Object::new();
-        set(&out, "calls", number(c.calls));
-        set(&out, "attempts", number(c.attempts));
-        set(&out, "retries", number(c.retries));
-        set(&out, "successes", number(c.successes));
-        set(&out, "failures", number(c.failures));
-        set(&out, "breakerRejections", number(c.breaker_rejections));
-        set(&out, "budgetDenials", number(c.budget_denials));
-        set(&out, "retryAfterWaits", number(c.retry_after_waits));
-        let percentiles = Object::new();
-        set(&percentiles, "p50", number(latency.p50));
-        set(&percentiles, "p90", number(latency.p90));
-        set(&percentiles, "p99", number(latency.p99));
-        set(&out, "latencyMs", percentiles.into());
-        out.into()
+        let l = self.engine.stats.latency();
+        [
+            c.calls, c.attempts, c.retries, c.successes, c.failures, c.breaker_rejections,
+            c.budget_denials, c.retry_after_waits, l.p50, l.p90, l.p99,
+        ]
+        .iter()
+        .map(|&n| n as f64)
+        .collect()
     }
 
-    /// The breaker of `key` (an origin, by default) as it stands now (SPEC 5).
-    pub fn breaker(&self, key: &str) -> JsValue {
-        let snap = self.engine.breaker_snapshot(key, js_sys::Date::now() as u64);
-        let out = Object::new();
-        set(&out, "state", JsValue::from_str(snap.state.as_str()));
-        set(&out, "failures", JsValue::from(snap.failures));
-        set(&out, "successes", JsValue::from(snap.successes));
-        if let Some(at) = snap.opened_at {
-            set(&out, "openedAt", number(at));
-        }
-        out.into()
+    /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5).
+    pub fn breaker(&self, key: &str, now: f64) -> Vec<f64> {
+        let snap = self.engine.breaker_snapshot(key, now as u64);
+        let state = match snap.state {
+            StateName::Closed => 0.0,
+            StateName::Open => 1.0,
+            StateName::HalfOpen => 2.0,
+        };
+        let opened_at = snap.opened_at.map_or(-1.0, |at| at as f64);
+        [state, f64::from(snap.failures), f64::from(snap.successes), opened_at].to_vec()
     }
+}
+
+fn single_attempt(policy: &Policy) -> Policy {
+    Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() }
 }
 
 impl Instance {
@@ -303,7 +321,16 @@ impl Instance {
     }
 
     fn next_random(&mut self) -> f64 {
-        self.rng.get_or_insert_with(|| SplitMix64::new(secure_seed())).next_f64()
+        self.rng.next_f64()
+    }
+
+    /// Decodes option bytes and applies them over `base`; a refusal's message goes to `error`.
+    fn read(&mut self, bytes: &[u8], base: &Policy, scope: Scope) -> Result<Policy, ()> {
+        let applied = match option_bytes::decode(bytes) {
+            Some(value) => options::apply_value(base, &value, scope),
+            None => Err(OptionError::new("retry", "could not be read (an edge-retry bug)")),
+        };
+        applied.map_err(|e| self.error = e.message())
     }
 
     fn step(
@@ -323,19 +350,27 @@ impl Instance {
     }
 }
 
-/// The service profiles of SPEC 8, as plain option objects.
-#[wasm_bindgen]
-pub fn presets() -> JsValue {
-    let out = Object::new();
+/// The service profiles (SPEC 10), four numbers each, in the order of `presetNames`.
+#[wasm_bindgen(js_name = presetTable)]
+pub fn preset_table() -> Vec<f64> {
+    PRESETS
+        .iter()
+        .flat_map(|p| {
+            let jitter = if p.jitter == Some(Jitter::Full) { 1.0 } else { 0.0 };
+            [f64::from(p.max_attempts), p.base_delay_ms as f64, p.max_delay_ms as f64, jitter]
+        })
+        .collect()
+}
+
+/// The presets' names, comma-separated.
+#[wasm_bindgen(js_name = presetNames)]
+pub fn preset_names() -> String {
+    let mut names = String::new();
     for p in PRESETS.iter() {
-        let preset = Object::new();
-        set(&preset, "maxAttempts", JsValue::from(p.max_attempts));
-        set(&preset, "baseDelayMs", number(p.base_delay_ms));
-        set(&preset, "maxDelayMs", number(p.max_delay_ms));
-        if p.jitter == Some(Jitter::Full) {
-            set(&preset, "jitter", JsValue::from_str("full"));
+        if !names.is_empty() {
+            names.push(',');
         }
-        set(&out, p.name, preset.into());
+        names.push_str(p.name);
     }
-    out.into()
+    names
 }

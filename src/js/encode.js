@@ -1,0 +1,111 @@
+// Options objects as bytes for the core (the format is core::option_bytes'). Only reading
+// happens here: which keys exist and what each value is. Every check of what a value may be
+// is the core's. A getter or proxy that throws while being read is named here, since only JS
+// can see it throw.
+
+const MAX_LIST = 1024; // longer arrays are no option value anyone means
+const MAX_DEPTH = 3; // options -> breaker -> its fields: nothing legitimate is deeper
+
+const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, NUMBER = 4, STRING = 5, LIST = 6, OBJECT = 7, FUNCTION = 8, OTHER = 9;
+
+const utf8 = new TextEncoder();
+let bytes = new Uint8Array(256);
+let view = new DataView(bytes.buffer);
+let length = 0;
+
+function room(n) {
+  if (length + n <= bytes.length) return;
+  const grown = new Uint8Array(Math.max(bytes.length * 2, length + n));
+  grown.set(bytes.subarray(0, length));
+  bytes = grown;
+  view = new DataView(bytes.buffer);
+}
+
+function tag(t) {
+  room(1);
+  bytes[length++] = t;
+}
+
+function u32(n) {
+  room(4);
+  view.setUint32(length, n, true);
+  length += 4;
+}
+
+function string(s) {
+  room(4 + s.length * 3);
+  const { written } = utf8.encodeInto(s, bytes.subarray(length + 4));
+  view.setUint32(length, written, true);
+  length += 4 + written;
+}
+
+function invalid(path, problem) {
+  return new TypeError(`edge-retry: invalid option "${path}": ${problem}`);
+}
+
+function read(object, key, path) {
+  try {
+    return object[key];
+  } catch {
+    throw invalid(path, "reading it threw");
+  }
+}
+
+function value(v, path, depth) {
+  if (v === undefined) return tag(UNDEFINED);
+  if (v === null) return tag(NULL);
+  switch (typeof v) {
+    case "boolean":
+      return tag(v ? TRUE : FALSE);
+    case "number":
+      tag(NUMBER);
+      room(8);
+      view.setFloat64(length, v, true);
+      length += 8;
+      return;
+    case "string":
+      tag(STRING);
+      return string(v);
+    case "function":
+      return tag(FUNCTION);
+    case "object":
+      break;
+    default:
+      return tag(OTHER);
+  }
+  if (depth >= MAX_DEPTH) return tag(OTHER);
+  if (Array.isArray(v)) {
+    const n = read(v, "length", path);
+    if (!(n >= 0 && n <= MAX_LIST)) return tag(OTHER);
+    tag(LIST);
+    u32(n);
+    for (let i = 0; i < n; i++) value(read(v, i, path), path, depth + 1);
+    return;
+  }
+  fields(v, path, path, depth + 1);
+}
+
+function fields(object, path, name, depth) {
+  let keys;
+  try {
+    keys = Object.keys(object);
+  } catch {
+    throw invalid(name, "reading its keys threw");
+  }
+  tag(OBJECT);
+  u32(keys.length);
+  for (const key of keys) {
+    const child = path ? `${path}.${key}` : key;
+    string(key);
+    value(read(object, key, child), child, depth);
+  }
+}
+
+// `options` (init.retry, or createRetryFetch's defaults, named `name` in errors) as bytes. The
+// returned view is reused by the next call: hand it to the core at once.
+export function encodeOptions(options, name) {
+  length = 0;
+  if (options !== null && typeof options === "object" && !Array.isArray(options)) fields(options, "", name, 0);
+  else value(options, name, 0);
+  return bytes.subarray(0, length);
+}
