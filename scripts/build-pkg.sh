@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 rm -rf pkg
-wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack 2>&1 \
+wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack -- --no-default-features --features js 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack: /'
 rm -f pkg/.gitignore pkg/edge_retry.d.ts pkg/edge_retry_bg.wasm.d.ts pkg/package.json
 cp pkg-template/*.js pkg-template/index.d.ts pkg-template/package.json src/js/*.js pkg/

@@ -14,6 +14,7 @@ cargo rustc --quiet --lib --crate-type rlib --target thumbv7em-none-eabihf --no-
 step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
 
 step "fuzz: corpus replay, then 20 s of fresh fuzzing per target (scripts/fuzz.sh; about 2 minutes)"
 bash scripts/fuzz.sh replay
