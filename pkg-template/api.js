@@ -1,21 +1,23 @@
 // The public API, shared by every runtime's entry. The entry has already instantiated the
 // wasm module (it imports its loader before this file), so the exports below are ready.
-import { presetTable, presetNames } from "./edge_retry.js";
+import { preset } from "./edge_retry.js";
 import { createRetryFetch, CircuitOpenError } from "./driver.js";
 
-// The core's service profiles (SPEC 10) as frozen option objects.
-function presetsOf(names, table) {
+// The core's service profiles (SPEC 10) as frozen option objects; the core's table holds them
+// in this order.
+const PRESET_NAMES = ["database", "fileUpload", "apiGateway", "messageQueue", "mlTraining", "videoProcessing", "awsStandard"];
+
+function presetsOf() {
   const out = {};
-  names.split(",").forEach((name, i) => {
-    const [maxAttempts, baseDelayMs, maxDelayMs, fullJitter] = table.subarray(i * 4, i * 4 + 4);
-    const preset = { maxAttempts, baseDelayMs, maxDelayMs };
-    if (fullJitter) preset.jitter = "full";
-    out[name] = Object.freeze(preset);
+  PRESET_NAMES.forEach((name, i) => {
+    const p = { maxAttempts: preset(i, 0), baseDelayMs: preset(i, 1), maxDelayMs: preset(i, 2) };
+    if (preset(i, 3) === 1) p.jitter = "full";
+    out[name] = Object.freeze(p);
   });
   return Object.freeze(out);
 }
 
-export const presets = presetsOf(presetNames(), presetTable());
+export const presets = presetsOf();
 export { createRetryFetch, CircuitOpenError };
 export const retryFetch = createRetryFetch();
 export default retryFetch;

@@ -56,6 +56,17 @@ pub fn of_absolute_http(url: &str) -> Option<String> {
     Some(origin)
 }
 
+/// The length of `url`'s origin when that origin is `url`'s own beginning, as written (lower
+/// case, no default port), followed by the path, query or fragment; else 0. Lets the JS side
+/// slice the origin out of the URL with no string crossing back.
+pub fn prefix_len(url: &str) -> usize {
+    let Some(origin) = of_absolute_http(url) else { return 0 };
+    let n = origin.len();
+    let whole = url.as_bytes().get(..n) == Some(origin.as_bytes());
+    let ends_there = matches!(url.as_bytes().get(n), None | Some(b'/' | b'?' | b'#'));
+    if whole && ends_there { n } else { 0 }
+}
+
 fn is_canonical_ipv4(host: &str) -> bool {
     let mut parts = 0;
     for part in host.split('.') {

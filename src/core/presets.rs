@@ -15,6 +15,7 @@ const fn preset(name: &'static str, base_delay_ms: u64, max_delay_ms: u64, max_r
     Preset { name, base_delay_ms, max_delay_ms, max_attempts: max_retries + 1, jitter: None }
 }
 
+/// In this order: pkg-template/api.js names them by their place.
 pub const PRESETS: [Preset; 7] = [
     preset("database", 10, 1_000, 3),
     preset("fileUpload", 100, 60_000, 10),

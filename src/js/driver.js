@@ -20,17 +20,21 @@ const REFUSED = 0xffffffff; // open(): options refused
 const REASONS = ["status", "network", "timeout"];
 const BREAKER_STATES = ["closed", "open", "half-open"];
 
-function statsObject(n) {
+function statsOf(instance) {
+  const n = (which) => instance.stat(which);
   return {
-    calls: n[0], attempts: n[1], retries: n[2], successes: n[3], failures: n[4],
-    breakerRejections: n[5], budgetDenials: n[6], retryAfterWaits: n[7],
-    latencyMs: { p50: n[8], p90: n[9], p99: n[10] },
+    calls: n(0), attempts: n(1), retries: n(2), successes: n(3), failures: n(4),
+    breakerRejections: n(5), budgetDenials: n(6), retryAfterWaits: n(7),
+    latencyMs: { p50: n(8), p90: n(9), p99: n(10) },
   };
 }
 
-function breakerObject(n) {
-  const out = { state: BREAKER_STATES[n[0]], failures: n[1], successes: n[2] };
-  if (n[3] >= 0) out.openedAt = n[3];
+function breakerOf(instance, key) {
+  const out = { state: BREAKER_STATES[instance.breaker(key, Date.now())] };
+  out.failures = instance.breakerCount(0);
+  out.successes = instance.breakerCount(1);
+  const openedAt = instance.breakerCount(2);
+  if (openedAt >= 0) out.openedAt = openedAt;
   return out;
 }
 
@@ -143,8 +147,9 @@ export function createRetryFetch(defaults) {
   let lastOrigin = "";
   const originOf = (url) => {
     if (url === lastUrl) return lastOrigin;
-    let origin = instance.origin(url);
-    if (origin === "") {
+    const length = instance.originLength(url);
+    let origin = url.slice(0, length);
+    if (length === 0) {
       try {
         origin = new URL(url, globalThis.location ? globalThis.location.href : undefined).origin;
       } catch {
@@ -279,7 +284,7 @@ export function createRetryFetch(defaults) {
       instance.close(id, Date.now());
     }
   };
-  retryFetch.stats = () => statsObject(instance.stats());
-  retryFetch.breaker = (key) => breakerObject(instance.breaker(String(key), Date.now()));
+  retryFetch.stats = () => statsOf(instance);
+  retryFetch.breaker = (key) => breakerOf(instance, String(key));
   return retryFetch;
 }

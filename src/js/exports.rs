@@ -15,10 +15,11 @@
 //! | `param` / `attempt` / `reason` | slot | the current action's number (SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), attempt, reason code |
 //! | `replayLimit` / `timeoutMs` | slot | maxReplayBytes; timeoutMs or -1 |
 //! | `close` | slot, now | frees the slot (aborting a call left unsettled) |
-//! | `origin` | url | the origin of a plain http(s) URL, or "" |
-//! | `stats` | | [calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99] |
-//! | `breaker` | key, now | [state (0 closed, 1 open, 2 half-open), failures, successes, openedAt or -1] |
-//! | `presetTable` / `presetNames` | | per preset [maxAttempts, baseDelayMs, maxDelayMs, jitter (0 unset, 1 full)]; the names, comma-separated |
+//! | `originLength` | url | the length of the origin a plain http(s) URL starts with, or 0 |
+//! | `stat` | which: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99 | that number |
+//! | `breaker` | key, now | its state (0 closed, 1 open, 2 half-open) |
+//! | `breakerCount` | which: failures, successes, openedAt | of the breaker last asked for (openedAt -1: none) |
+//! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
 //!
 //! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
 //! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
@@ -76,6 +77,8 @@ pub struct Instance {
     rng: SplitMix64,
     /// The message of the last refused options.
     error: String,
+    /// The breaker snapshot last asked for (`breaker`, then `breakerCount`).
+    snapshot: [f64; 3],
 }
 
 fn code(action: Action) -> u32 {
@@ -103,6 +106,7 @@ impl Instance {
             free: Vec::new(),
             rng: SplitMix64::new(0),
             error: String::new(),
+            snapshot: [0.0; 3],
         }
     }
 
@@ -177,10 +181,11 @@ impl Instance {
         self.slot(id).map_or(0.0, |s| s.policy.max_replay_bytes as f64)
     }
 
-    /// The origin of a plain absolute http(s) URL, or "" for driver.js to ask `URL`.
-    /// (A plain string: an `Option` costs a 2 KB shim.)
-    pub fn origin(&self, url: &str) -> String {
-        origin::of_absolute_http(url).unwrap_or_default()
+    /// How long the origin at the start of a plain http(s) URL is, written as `URL.origin`
+    /// writes it; 0 for driver.js to ask `URL`. (A number: a returned string costs a 2 KB shim.)
+    #[wasm_bindgen(js_name = originLength)]
+    pub fn origin_length(&self, url: &str) -> u32 {
+        u32::try_from(origin::prefix_len(url)).unwrap_or(0)
     }
 
     /// The call's `timeoutMs`, or -1 for none (driver.js applies it while reading a body).
@@ -285,29 +290,43 @@ impl Instance {
         }
     }
 
-    /// Lifetime counters and latency percentiles (SPEC 7), in the order of the table above.
-    pub fn stats(&self) -> Vec<f64> {
+    /// One lifetime counter or latency percentile (SPEC 7), `which` in the order of the table
+    /// above. (Numbers one by one: a returned array costs a shim of its own.)
+    pub fn stat(&self, which: u32) -> f64 {
         let c = &self.engine.stats.counters;
-        let l = self.engine.stats.latency();
-        [
-            c.calls, c.attempts, c.retries, c.successes, c.failures, c.breaker_rejections,
-            c.budget_denials, c.retry_after_waits, l.p50, l.p90, l.p99,
-        ]
-        .iter()
-        .map(|&n| n as f64)
-        .collect()
+        let n = match which {
+            0 => c.calls,
+            1 => c.attempts,
+            2 => c.retries,
+            3 => c.successes,
+            4 => c.failures,
+            5 => c.breaker_rejections,
+            6 => c.budget_denials,
+            7 => c.retry_after_waits,
+            8 => self.engine.stats.latency().p50,
+            9 => self.engine.stats.latency().p90,
+            10 => self.engine.stats.latency().p99,
+            _ => return -1.0,
+        };
+        n as f64
     }
 
-    /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5).
-    pub fn breaker(&self, key: &str, now: f64) -> Vec<f64> {
+    /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5): its state
+    /// (0 closed, 1 open, 2 half-open); `breakerCount` then gives the rest.
+    pub fn breaker(&mut self, key: &str, now: f64) -> u32 {
         let snap = self.engine.breaker_snapshot(key, now as u64);
-        let state = match snap.state {
-            StateName::Closed => 0.0,
-            StateName::Open => 1.0,
-            StateName::HalfOpen => 2.0,
-        };
-        let opened_at = snap.opened_at.map_or(-1.0, |at| at as f64);
-        [state, f64::from(snap.failures), f64::from(snap.successes), opened_at].to_vec()
+        self.snapshot = [f64::from(snap.failures), f64::from(snap.successes), snap.opened_at.map_or(-1.0, |at| at as f64)];
+        match snap.state {
+            StateName::Closed => 0,
+            StateName::Open => 1,
+            StateName::HalfOpen => 2,
+        }
+    }
+
+    /// Of the breaker last asked for: 0 failures, 1 successes, 2 openedAt (or -1).
+    #[wasm_bindgen(js_name = breakerCount)]
+    pub fn breaker_count(&self, which: u32) -> f64 {
+        self.snapshot.get(which as usize).copied().unwrap_or(-1.0)
     }
 }
 
@@ -350,27 +369,18 @@ impl Instance {
     }
 }
 
-/// The service profiles (SPEC 10), four numbers each, in the order of `presetNames`.
-#[wasm_bindgen(js_name = presetTable)]
-pub fn preset_table() -> Vec<f64> {
-    PRESETS
-        .iter()
-        .flat_map(|p| {
-            let jitter = if p.jitter == Some(Jitter::Full) { 1.0 } else { 0.0 };
-            [f64::from(p.max_attempts), p.base_delay_ms as f64, p.max_delay_ms as f64, jitter]
-        })
-        .collect()
-}
-
-/// The presets' names, comma-separated.
-#[wasm_bindgen(js_name = presetNames)]
-pub fn preset_names() -> String {
-    let mut names = String::new();
-    for p in PRESETS.iter() {
-        if !names.is_empty() {
-            names.push(',');
-        }
-        names.push_str(p.name);
+/// A service profile (SPEC 10), by its place in the table (api.js names them in this order):
+/// field 0 maxAttempts, 1 baseDelayMs, 2 maxDelayMs, 3 full jitter (1) or unset (0); -1 past
+/// the end.
+#[wasm_bindgen]
+pub fn preset(index: u32, field: u32) -> f64 {
+    let Some(p) = PRESETS.get(index as usize) else { return -1.0 };
+    match field {
+        0 => f64::from(p.max_attempts),
+        1 => p.base_delay_ms as f64,
+        2 => p.max_delay_ms as f64,
+        3 if p.jitter == Some(Jitter::Full) => 1.0,
+        3 => 0.0,
+        _ => -1.0,
     }
-    names
 }
