@@ -475,6 +475,7 @@ fn breaker_settings() -> BreakerSettings {
         minimum_requests: 4,
         window_ms: 10_000,
         open_ms: 5_000,
+        max_open_ms: 5_000,
         half_open_probes: 1,
     }
 }
@@ -992,6 +993,8 @@ fn stats_add_up_over_a_mixed_run() {
             breaker_rejections: 1,
             budget_denials: 0,
             retry_after_waits: 1,
+            storms: 0,
+            hedges: 0,
         }
     );
     // Budget: 500 - 5 (call 1's retry) + 3 refunds (three successes); the declined retry was

@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 pub use super::pacer::PacerSettings;
+pub use super::storm::StormSettings;
 
 /// How a backoff step is randomised (SPEC 2).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,6 +24,9 @@ pub struct BreakerSettings {
     pub minimum_requests: u32,
     pub window_ms: u64,
     pub open_ms: u64,
+    /// The longest open period: a failed probe doubles the period, from `open_ms` up to this
+    /// (never below `open_ms`).
+    pub max_open_ms: u64,
     pub half_open_probes: u32,
 }
 
@@ -33,6 +37,7 @@ impl Default for BreakerSettings {
             minimum_requests: 10,
             window_ms: 30_000,
             open_ms: 30_000,
+            max_open_ms: 30_000,
             half_open_probes: 1,
         }
     }
@@ -102,6 +107,8 @@ pub struct Policy {
     pub budget: Option<BudgetSettings>,
     /// Adaptive retry pacing shared by the key's callers (see [`super::pacer`]); off by default.
     pub pacer: Option<PacerSettings>,
+    /// Retry-storm detection (an instance setting: only the defaults' counts).
+    pub storm: Option<StormSettings>,
 }
 
 pub const DEFAULT_RETRY_ON: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -126,6 +133,7 @@ impl Default for Policy {
             breaker: Some(BreakerSettings::default()),
             budget: Some(BudgetSettings::default()),
             pacer: None,
+            storm: Some(StormSettings::default()),
         }
     }
 }
