@@ -4,6 +4,11 @@
 //! A call is a slot: `open` validates the call's options, `start` sends it on its way, and
 //! each report (`outcome`, `resume`, `decline`, `abort`) answers with the next action's code;
 //! `param`, `attempt` and `reason` describe that action. `close` frees the slot.
+//!
+//! Events (SPEC 8): `listen(true)` has the core keep breaker changes and storms; `nextEvent`
+//! takes the oldest (0 none, 1 breaker, 2 storm) and `eventKey`, `eventAt`, `eventState`
+//! (breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm), `eventRatio`,
+//! `eventAttempts` and `eventWindowMs` describe it, for driver.js to build the event object.
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -14,7 +19,8 @@ use wasm_bindgen::prelude::*;
 use super::options::{self, option_error};
 use crate::core::call::{Action, Call, CallError, Settle};
 use crate::core::classify::{Outcome, method_is_retryable};
-use crate::core::engine::Engine;
+use crate::core::breaker::StateName;
+use crate::core::engine::{Engine, Event, EventKind};
 use crate::core::headers::ServerHints;
 use crate::core::options::Scope;
 use crate::core::origin;
@@ -53,6 +59,8 @@ pub struct Instance {
     free: Vec<u32>,
     /// Seeded from the platform's secure source on first use (Workers forbid it at load).
     rng: Option<SplitMix64>,
+    /// The event `nextEvent` took last.
+    event: Option<Event>,
 }
 
 fn set(object: &Object, key: &str, value: JsValue) {
@@ -105,6 +113,7 @@ impl Instance {
             slots: Vec::new(),
             free: Vec::new(),
             rng: None,
+            event: None,
         })
     }
 
@@ -275,6 +284,8 @@ impl Instance {
         set(&out, "breakerRejections", number(c.breaker_rejections));
         set(&out, "budgetDenials", number(c.budget_denials));
         set(&out, "retryAfterWaits", number(c.retry_after_waits));
+        set(&out, "storms", number(c.storms));
+        set(&out, "hedges", number(c.hedges));
         let percentiles = Object::new();
         set(&percentiles, "p50", number(latency.p50));
         set(&percentiles, "p90", number(latency.p90));
@@ -294,6 +305,70 @@ impl Instance {
             set(&out, "openedAt", number(at));
         }
         out.into()
+    }
+}
+
+#[wasm_bindgen]
+impl Instance {
+    /// Keep events (driver.js has `onBreaker` or `onStorm`), or stop keeping them.
+    pub fn listen(&mut self, on: bool) {
+        self.engine.set_listening(on);
+    }
+
+    /// Takes the oldest event: 0 none, 1 breaker change, 2 storm change.
+    #[wasm_bindgen(js_name = nextEvent)]
+    pub fn next_event(&mut self) -> u32 {
+        self.event = self.engine.next_event();
+        match self.event.as_ref().map(|e| e.kind) {
+            None => 0,
+            Some(EventKind::Breaker(_)) => 1,
+            Some(EventKind::Storm { .. }) => 2,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventKey)]
+    pub fn event_key(&self) -> String {
+        self.event.as_ref().map(|e| e.key.clone()).unwrap_or_default()
+    }
+
+    #[wasm_bindgen(js_name = eventAt)]
+    pub fn event_at(&self) -> f64 {
+        self.event.as_ref().map_or(0.0, |e| e.at as f64)
+    }
+
+    /// Breaker: 0 closed, 1 open, 2 half-open. Storm: 1 storm, 0 calm.
+    #[wasm_bindgen(js_name = eventState)]
+    pub fn event_state(&self) -> u32 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Breaker(StateName::Open)) => 1,
+            Some(EventKind::Breaker(StateName::HalfOpen)) => 2,
+            Some(EventKind::Storm { change, .. }) => u32::from(change.storm),
+            _ => 0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventRatio)]
+    pub fn event_ratio(&self) -> f64 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { change, .. }) => change.retry_ratio,
+            _ => 0.0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventAttempts)]
+    pub fn event_attempts(&self) -> u32 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { change, .. }) => change.attempts,
+            _ => 0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventWindowMs)]
+    pub fn event_window_ms(&self) -> f64 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { window_ms, .. }) => window_ms as f64,
+            _ => 0.0,
+        }
     }
 }
 
