@@ -7,7 +7,12 @@
 //! cargo run --release --example storm -- occ --quick      # a few seconds, for CI
 //! cargo run --release --example storm -- outage --quick
 //! cargo run --release --example storm -- candidates --seeds 1,2,3 --hop-ms 10
+//! cargo run --release --example storm -- scenarios --clients 100000 --seed 1
+//! cargo run --release --example storm -- scenarios --quick
 //! ```
+//!
+//! `scenarios` puts the library's defaults and the fixed strategies through a blip, an
+//! outage, a long outage, a brownout, an overload, a hang and a rate limit (`storm/scenarios.rs`).
 //!
 //! `occ` reproduces the contention model of Marc Brooker's "Exponential Backoff and Jitter"
 //! (AWS Architecture Blog, 2015); `outage` puts a fleet through a server outage and compares
@@ -24,6 +29,8 @@ mod occ;
 mod outage;
 #[path = "storm/rand.rs"]
 mod rand;
+#[path = "storm/scenarios.rs"]
+mod scenarios;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +40,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
        storm outage [--seed 1] [--quick] [--fleets 1000:1,100000:0.1] [--load 0.7]
                     [--warmup-ms 30000] [--outage-ms 20000] [--window-ms 10000] [--tail-ms 45000]
                     [--queue-ms 2000] [--attempt-timeout-ms 1000] [--attempts 6] [--series FILE]
+       storm scenarios [--clients 100000] [--rps 0.1] [--seed 1] [--only blip,outage,...] [--quick]
        storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
@@ -158,6 +166,32 @@ fn outage_args(rest: Vec<String>) -> Result<outage::OutageArgs, String> {
     Ok(args)
 }
 
+fn scenarios_args(rest: Vec<String>) -> Result<scenarios::ScenariosArgs, String> {
+    let quick = rest.iter().any(|a| a == "--quick");
+    let mut args = scenarios::ScenariosArgs {
+        clients: if quick { 1_000 } else { 100_000 },
+        rps: if quick { 1.0 } else { 0.1 },
+        seed: 1,
+        quick,
+        only: Vec::new(),
+    };
+    let mut it = rest.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {}
+            "--clients" => args.clients = parse(&flag, it.next())?,
+            "--rps" => args.rps = parse(&flag, it.next())?,
+            "--seed" => args.seed = parse(&flag, it.next())?,
+            "--only" => args.only = parse_list(&flag, it.next())?,
+            _ => return Err(format!("scenarios: unknown argument {flag:?}")),
+        }
+    }
+    if args.clients == 0 || !(args.rps > 0.0 && args.rps.is_finite()) {
+        return Err(String::from("scenarios: --clients must be >= 1 and --rps > 0"));
+    }
+    Ok(args)
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
@@ -167,6 +201,9 @@ fn main() -> ExitCode {
     let result = match mode.as_str() {
         "occ" => occ_args(rest).and_then(|a| occ::run(&a, &mut out).map_err(|e| e.to_string())),
         "outage" => outage_args(rest).and_then(|a| outage::run(&a, &mut out).map_err(|e| e.to_string())),
+        "scenarios" => {
+            scenarios_args(rest).and_then(|a| scenarios::run(&a, &mut out).map_err(|e| e.to_string()))
+        }
         "candidates" => {
             candidates_args(rest).and_then(|a| candidates::run(&a, &mut out).map_err(|e| e.to_string()))
         }

@@ -37,14 +37,17 @@ export interface RetryEvent {
 }
 
 export interface BreakerOptions {
-  /** Failures ÷ outcomes in the window at which the breaker opens, in (0, 1]. Default 0.5. */
+  /** Failures ÷ outcomes in the window at which the breaker opens, in (0, 1]. Default 0.9. */
   failureRatio?: number;
   /** Outcomes needed in the window before the ratio counts. Default 10. */
   minimumRequests?: number;
   /** Length of the sliding window. Default 30000. */
   windowMs?: number;
-  /** How long it stays open before letting probes through. Default 30000. */
+  /** How long it stays open before letting a probe through. Default 20. */
   openMs?: number;
+  /** Longest open period: each failed probe doubles the period, from openMs up to this
+   *  (never below openMs). Default 20 (no growth). */
+  maxOpenMs?: number;
   /** Attempts let through while half-open. Default 1. */
   halfOpenProbes?: number;
   /** Which breaker a URL belongs to. Default: the URL's origin. */
@@ -52,9 +55,9 @@ export interface BreakerOptions {
 }
 
 export interface BudgetOptions {
-  /** Tokens in a full bucket (one bucket per breaker key). Default 500. */
+  /** Tokens in a full bucket (one bucket per breaker key). Default 100. */
   capacity?: number;
-  /** Tokens a retry after a retryable status takes. Default 5. */
+  /** Tokens a retry after a retryable status takes. Default 10. */
   retryCost?: number;
   /** Tokens a retry after a network error or attempt timeout takes. Default 10. */
   timeoutCost?: number;
@@ -111,9 +114,62 @@ export interface RetryOptions {
   pacer?: PacerOptions | boolean;
   /** Called before each wait. */
   onRetry?: (event: RetryEvent) => void;
+  /** Called after every attempt settles (per call too). Whatever it throws is dropped. */
+  onAttempt?: (event: AttemptEvent) => void;
   /** Random numbers in [0, 1) for jitter (for reproducible tests). Default: a generator seeded
    *  from crypto.getRandomValues. */
   random?: () => number;
+}
+
+export interface AttemptEvent {
+  /** The breaker key (the URL's origin by default). */
+  key: string;
+  url: string;
+  /** Number of the attempt, from 1. */
+  attempt: number;
+  /** Whether it was a hedge (SPEC 9); always false until hedging ships. */
+  hedge: boolean;
+  status?: number;
+  error?: unknown;
+  durationMs: number;
+}
+
+export interface BreakerEvent {
+  key: string;
+  state: "open" | "half-open" | "closed";
+  /** ms since the epoch. Half-open is reported when the next call finds the open period over. */
+  at: number;
+}
+
+export interface StormOptions {
+  /** A storm is when retries are more than this share of a key's attempts. In [0, 1]. Default 0.1. */
+  ratio?: number;
+  /** Over this window, ms. Default 10000. */
+  windowMs?: number;
+  /** With at least this many attempts in the window. Default 20. */
+  minimumAttempts?: number;
+}
+
+export interface StormEvent {
+  key: string;
+  /** "storm" once entering; "calm" once leaving (retries at half the ratio or less). */
+  state: "storm" | "calm";
+  retryRatio: number;
+  attempts: number;
+  windowMs: number;
+  /** ms since the epoch. */
+  at: number;
+}
+
+/** Options only an instance takes (`createRetryFetch`). */
+export interface InstanceOptions {
+  fetch?: typeof fetch;
+  /** Every change of state of a key's breaker. Whatever it throws is dropped. */
+  onBreaker?: (event: BreakerEvent) => void;
+  /** Retry-storm detection per key, or false. Default { ratio: 0.1, windowMs: 10000, minimumAttempts: 20 }. */
+  storm?: StormOptions | boolean;
+  /** Once when a key enters a storm, once when it leaves. Whatever it throws is dropped. */
+  onStorm?: (event: StormEvent) => void;
 }
 
 export interface RetryInit extends RequestInit {
@@ -134,6 +190,10 @@ export interface RetryStats {
   budgetDenials: number;
   /** Retries whose wait came from Retry-After or a RateLimit header. */
   retryAfterWaits: number;
+  /** Times a key entered a retry storm. */
+  storms: number;
+  /** Hedged attempts (none until hedging ships). */
+  hedges: number;
   /** Per call, waits included. */
   latencyMs: { p50: number; p90: number; p99: number };
 }
@@ -165,7 +225,7 @@ export const retryFetch: RetryFetch;
 export default retryFetch;
 
 /** A new instance with its own breakers, budgets and stats. Throws a TypeError on invalid defaults. */
-export function createRetryFetch(defaults?: RetryOptions & { fetch?: typeof fetch }): RetryFetch;
+export function createRetryFetch(defaults?: RetryOptions & InstanceOptions): RetryFetch;
 
 type Preset = Readonly<Pick<RetryOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "jitter">>;
 

@@ -23,6 +23,7 @@ step "storm simulator still runs (quick mode; figures come from make storm)"
 cargo run --quiet --release --example storm -- occ --quick > /dev/null
 cargo run --quiet --release --example storm -- outage --quick > /dev/null
 cargo run --quiet --release --example storm -- candidates --quick > /dev/null 2>&1
+cargo run --quiet --release --example storm -- scenarios --quick > /dev/null 2>&1
 
 step "wasm-bindgen-test: the driver's option reading on real JS objects (Node)"
 wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)"

@@ -60,6 +60,9 @@ fn one_shot(engine: &mut Engine, policy: &Policy, now: u64, o: Outcome) -> Actio
     outcome(&mut call, engine, policy, o, now + 10)
 }
 
+/// The budget of SPEC 6's table (the defaults up to issue 9), which these figures follow.
+const SPEC6_BUDGET: BudgetSettings = BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
+
 fn counters(engine: &Engine) -> Counters {
     engine.stats.counters.clone()
 }
@@ -160,7 +163,7 @@ fn decorrelated_jitter_grows_from_the_previous_wait() {
 
 #[test]
 fn a_success_after_retries_resolves_and_earns_the_refund() {
-    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
@@ -227,11 +230,11 @@ fn retry_false_means_one_attempt() {
 fn network_errors_and_attempt_timeouts_are_retried_and_cost_timeout_cost() {
     let p = Policy {
         attempt_timeout_ms: Some(300),
-        budget: Some(BudgetSettings::default()),
+        budget: Some(SPEC6_BUDGET),
         max_attempts: 4,
         ..plain()
     };
-    let mut e = Engine::new();
+    let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 0);
     // attemptTimeoutMs is handed to the driver, and it is not the call's deadline.
     assert_eq!(a, Action::Send { attempt: 1, timeout_ms: Some(300), deadline_bound: false });
@@ -299,7 +302,7 @@ fn retry_after_as_an_http_date_is_measured_against_the_clock() {
 
 #[test]
 fn retry_after_above_max_retry_after_returns_the_response_at_once() {
-    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() }; // maxRetryAfterMs 60000
+    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() }; // maxRetryAfterMs 60000
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let a = c.on_outcome(&mut e, &p, Outcome::Response(503), &retry_after(b"61"), 10, 0.0).unwrap();
@@ -352,7 +355,7 @@ fn ratelimit_fields_are_used_when_retry_after_is_absent() {
 
 #[test]
 fn a_deadline_that_would_cut_a_wait_settles_with_the_last_outcome() {
-    let p = Policy { timeout_ms: Some(250), budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { timeout_ms: Some(250), budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 1000);
     // No attemptTimeoutMs: the attempt is cut by the deadline itself.
@@ -454,7 +457,7 @@ fn a_zero_timeout_sends_nothing() {
 
 #[test]
 fn a_late_resume_past_the_deadline_settles_last_and_refunds_the_retry() {
-    let p = Policy { timeout_ms: Some(500), budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { timeout_ms: Some(500), budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
@@ -475,6 +478,7 @@ fn breaker_settings() -> BreakerSettings {
         minimum_requests: 4,
         window_ms: 10_000,
         open_ms: 5_000,
+        max_open_ms: 5_000,
         half_open_probes: 1,
     }
 }
@@ -483,7 +487,7 @@ fn guarded(max_attempts: u32) -> Policy {
     Policy {
         max_attempts,
         breaker: Some(breaker_settings()),
-        budget: Some(BudgetSettings::default()),
+        budget: Some(SPEC6_BUDGET),
         ..plain()
     }
 }
@@ -743,7 +747,17 @@ fn no_breaker_no_refusals() {
 
 /// The instance's defaults, with no jitter so that every wait is exact.
 fn instance() -> Policy {
-    Policy { jitter: Jitter::None, ..Policy::default() }
+    Policy {
+        jitter: Jitter::None,
+        budget: Some(SPEC6_BUDGET),
+        breaker: Some(BreakerSettings {
+            failure_ratio: 0.5,
+            open_ms: 30_000,
+            max_open_ms: 30_000,
+            ..BreakerSettings::default()
+        }),
+        ..Policy::default()
+    }
 }
 
 /// `init.retry = { [group]: { [setting]: value } }` merged onto `base`, as a call's options are.
@@ -896,7 +910,7 @@ fn refunds_never_fill_the_bucket_above_capacity() {
 
 #[test]
 fn decline_gives_the_tokens_back() {
-    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::NetworkError, 10), backoff(1, 100, RetryReason::Network));
@@ -911,7 +925,7 @@ fn decline_gives_the_tokens_back() {
 
 #[test]
 fn abort_during_a_wait_gives_the_tokens_back() {
-    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
@@ -927,7 +941,7 @@ fn abort_during_a_wait_gives_the_tokens_back() {
 
 #[test]
 fn reports_out_of_phase_are_refused_and_change_nothing() {
-    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
+    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     // In flight: nothing to resume or decline.
@@ -992,9 +1006,57 @@ fn stats_add_up_over_a_mixed_run() {
             breaker_rejections: 1,
             budget_denials: 0,
             retry_after_waits: 1,
+            storms: 0,
+            hedges: 0,
         }
     );
     // Budget: 500 - 5 (call 1's retry) + 3 refunds (three successes); the declined retry was
     // given back.
     assert_eq!(e.budget_tokens(KEY), Some(498));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events (SPEC 8): breaker changes and storms, recorded by the core for the driver
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn breaker_changes_and_storms_are_recorded_as_events_while_listened_for() {
+    use edge_retry::core::StormSettings;
+    use edge_retry::core::engine::EventKind;
+    let p = Policy {
+        breaker: Some(breaker_settings()), // 4 outcomes at 0.5, open 5 s
+        storm: Some(StormSettings { ratio: 0.1, window_ms: 10_000, minimum_attempts: 4 }),
+        max_attempts: 2,
+        ..plain()
+    };
+    let mut e = Engine::with_defaults(&p);
+    e.set_listening(true);
+    // Two calls, each a 503 then a retried 503: 4 attempts, 2 of them retries, 4 failures.
+    for at in [0, 1000] {
+        let (mut c, _) = Call::start(&mut e, &p, KEY, true, at);
+        outcome(&mut c, &mut e, &p, Outcome::Response(503), at + 10);
+        resume(&mut c, &mut e, &p, at + 200);
+        outcome(&mut c, &mut e, &p, Outcome::Response(503), at + 210);
+    }
+    let mut seen = Vec::new();
+    while let Some(ev) = e.next_event() {
+        seen.push((ev.at, ev.kind));
+    }
+    assert!(matches!(seen.first(), Some((1200, EventKind::Storm { change, window_ms: 10_000 }))
+        if change.storm && change.attempts == 4 && (change.retry_ratio - 0.5).abs() < 1e-9));
+    assert_eq!(seen.get(1), Some(&(1210, EventKind::Breaker(StateName::Open))));
+    assert_eq!(e.stats.counters.storms, 1);
+    // Half-open when the next call finds it (5 s later), closed by the probe's success.
+    let (mut c, _) = Call::start(&mut e, &p, KEY, true, 6300);
+    outcome(&mut c, &mut e, &p, Outcome::Response(200), 6310);
+    let kinds: Vec<_> = std::iter::from_fn(|| e.next_event()).map(|ev| (ev.at, ev.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![(6300, EventKind::Breaker(StateName::HalfOpen)), (6310, EventKind::Breaker(StateName::Closed))]
+    );
+    // Nobody listening: nothing is kept (the storm count still is).
+    e.set_listening(false);
+    let (mut c, _) = Call::start(&mut e, &p, "https://other.test", true, 7000);
+    outcome(&mut c, &mut e, &p, Outcome::Response(503), 7010);
+    assert_eq!(e.pending_events(), 0);
 }

@@ -380,6 +380,8 @@ fn breaker_settings() -> impl Strategy<Value = BreakerSettings> {
             minimum_requests,
             window_ms,
             open_ms,
+            // The SPEC's fixed open period, which the reference model follows.
+            max_open_ms: open_ms,
             half_open_probes,
         },
     )

@@ -54,6 +54,23 @@ const HOP_SD_MS: f64 = 2.0;
 /// Calendar slots: a power of two longer than any wait scheduled (cap 20 s + hop, timeouts).
 const RING: usize = 1 << 16;
 
+/// What goes wrong during the trigger (`outage` always uses `Down`; `scenarios` all of them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Trigger {
+    /// Every request is answered 503 at once (and those queued when it starts).
+    Down,
+    /// This share of requests is answered 503 at once; the rest are served as usual.
+    Brownout(f64),
+    /// The server's capacity falls to this share of the offered load (its queue bound, in
+    /// requests, stays): queued work whose client has given up is still done.
+    Overload(f64),
+    /// The server accepts requests and never answers them (those queued included).
+    Hang,
+    /// Requests above this share of the offered load (a token bucket refilled per ms) get 429
+    /// with `Retry-After: 1`.
+    RateLimit(f64),
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Fleet {
     pub clients: u64,
@@ -79,6 +96,7 @@ pub struct OutageArgs {
     pub attempts: u32,
     /// Optional per-100 ms time series, written as CSV.
     pub series: Option<String>,
+    pub trigger: Trigger,
 }
 
 impl Default for OutageArgs {
@@ -95,9 +113,20 @@ impl Default for OutageArgs {
             attempt_timeout_ms: 1_000,
             attempts: 6,
             series: None,
+            trigger: Trigger::Down,
         }
     }
 }
+
+pub const OLD_BUDGET: BudgetSettings = BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
+pub const OLD_BREAKER: BreakerSettings = BreakerSettings {
+    failure_ratio: 0.5,
+    minimum_requests: 10,
+    window_ms: 30_000,
+    open_ms: 30_000,
+    max_open_ms: 30_000,
+    half_open_probes: 1,
+};
 
 pub struct Strategy {
     pub name: &'static str,
@@ -120,9 +149,11 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
         budget: None,
         ..Policy::default()
     };
-    let budget = Some(BudgetSettings::default());
-    let breaker = Some(BreakerSettings::default());
-    let short_breaker = Some(BreakerSettings { open_ms: 5_000, ..BreakerSettings::default() });
+    // The settings that were the defaults up to issue 9 (fixed here, so the figures keep
+    // their meaning; `scenarios` measures today's `Defaults`).
+    let budget = Some(OLD_BUDGET);
+    let breaker = Some(OLD_BREAKER);
+    let short_breaker = Some(BreakerSettings { open_ms: 5_000, max_open_ms: 5_000, ..OLD_BREAKER });
     let pacer = Some(PacerSettings::default());
     vec![
         Strategy { name: "NoRetry", policy: Policy { max_attempts: 1, ..plain.clone() } },
@@ -154,6 +185,8 @@ enum Event {
     Arrive { slot: u32, generation: u32, attempt: u32 },
     /// The server's answer reaches the client.
     Reply { slot: u32, generation: u32, attempt: u32, status: u16 },
+    /// A 429 with `Retry-After: 1` reaches the client.
+    Limited { slot: u32, generation: u32, attempt: u32 },
     /// The client's attempt timer fires.
     Timeout { slot: u32, generation: u32, attempt: u32 },
     /// A backoff wait is over.
@@ -230,7 +263,7 @@ pub struct Report {
 }
 
 #[derive(Clone, Copy, Default)]
-struct SeriesRow {
+pub struct SeriesRow {
     offered: u64,
     arrivals: u64,
     successes: u64,
@@ -251,6 +284,10 @@ struct Sim<'a> {
     queue: VecDeque<Request>,
     net: Rng,
     jitter: Rng,
+    /// The server's own draws (which requests a brownout fails).
+    server: Rng,
+    /// Rate-limit tokens (requests), refilled each ms during a `RateLimit` trigger.
+    allowance: f64,
     /// Calls per ms offered, the server's capacity per ms, and its queue bound.
     offered_per_ms: f64,
     capacity: f64,
@@ -373,14 +410,25 @@ impl Sim<'_> {
     }
 
     fn attempt_ended(&mut self, slot: u32, generation: u32, attempt: u32, outcome: Outcome, t: u64) {
+        self.attempt_ended_with(slot, generation, attempt, outcome, &ServerHints::default(), t);
+    }
+
+    fn attempt_ended_with(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        attempt: u32,
+        outcome: Outcome,
+        hints: &ServerHints,
+        t: u64,
+    ) {
         let rnd = self.jitter.unit();
-        let hints = ServerHints::default();
         let current = self.generations.get(slot as usize) == Some(&generation);
         let live = self.live.get_mut(slot as usize).and_then(Option::as_mut).filter(|_| current);
         let action = match live {
             Some(live) if live.in_flight == Some(attempt) => {
                 live.in_flight = None;
-                live.call.on_outcome(&mut self.engine, self.policy, outcome, &hints, t, rnd)
+                live.call.on_outcome(&mut self.engine, self.policy, outcome, hints, t, rnd)
             }
             _ => return, // Late: the attempt already timed out, or the call is over.
         };
@@ -404,8 +452,25 @@ impl Sim<'_> {
                     row.arrivals += 1;
                 }
                 let request = Request { slot, generation, attempt };
-                if self.in_outage(t) || self.queue.len() >= self.queue_capacity {
-                    if !self.in_outage(t) {
+                let during = self.in_outage(t);
+                let refused = during
+                    && match self.args.trigger {
+                        Trigger::Down => true,
+                        Trigger::Brownout(share) => self.server.unit() < share,
+                        Trigger::Overload(_) => false,
+                        Trigger::Hang => return,
+                        Trigger::RateLimit(_) if self.allowance >= 1.0 => {
+                            self.allowance -= 1.0;
+                            false
+                        }
+                        Trigger::RateLimit(_) => {
+                            let when = t + hop(&mut self.net);
+                            self.calendar.at(t, when, Event::Limited { slot, generation, attempt });
+                            return;
+                        }
+                    };
+                if refused || self.queue.len() >= self.queue_capacity {
+                    if !refused {
                         self.report.shed += 1;
                     }
                     self.reply(request, 503, t);
@@ -416,6 +481,10 @@ impl Sim<'_> {
             }
             Event::Reply { slot, generation, attempt, status } => {
                 self.attempt_ended(slot, generation, attempt, Outcome::Response(status), t);
+            }
+            Event::Limited { slot, generation, attempt } => {
+                let hints = ServerHints { retry_after: Some(b"1"), ..ServerHints::default() };
+                self.attempt_ended_with(slot, generation, attempt, Outcome::Response(429), &hints, t);
             }
             Event::Timeout { slot, generation, attempt } => {
                 self.attempt_ended(slot, generation, attempt, Outcome::Timeout, t);
@@ -444,7 +513,7 @@ impl Sim<'_> {
 
 /// Runs one strategy against one fleet. The same `seed` for every strategy gives every
 /// strategy the same arrival times (common random numbers).
-fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64) -> (Report, Vec<SeriesRow>) {
+pub fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64) -> (Report, Vec<SeriesRow>) {
     let offered_per_ms = fleet.clients as f64 * fleet.rps / 1000.0;
     let capacity = offered_per_ms / args.load;
     let outage_start = args.warmup_ms;
@@ -462,6 +531,8 @@ fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64) -> 
         queue: VecDeque::new(),
         net: Rng::new(derive(seed, &[1])),
         jitter: Rng::new(derive(seed, &[2])),
+        server: Rng::new(derive(seed, &[4])),
+        allowance: 0.0,
         offered_per_ms,
         capacity,
         queue_capacity: (capacity * args.queue_ms as f64).ceil() as usize,
@@ -483,9 +554,19 @@ fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64) -> 
     let mut t = 0u64;
     while t < hard_end && (t < sim.arrivals_end || sim.live_count > 0) {
         if t == sim.outage_start {
-            while let Some(request) = sim.queue.pop_front() {
-                sim.reply(request, 503, t);
+            match args.trigger {
+                Trigger::Down => {
+                    while let Some(request) = sim.queue.pop_front() {
+                        sim.reply(request, 503, t);
+                    }
+                }
+                Trigger::Hang => sim.queue.clear(),
+                Trigger::Brownout(_) | Trigger::Overload(_) | Trigger::RateLimit(_) => {}
             }
+        }
+        if let (Trigger::RateLimit(share), true) = (args.trigger, sim.in_outage(t)) {
+            // At most one second of allowance is banked.
+            sim.allowance = (sim.allowance + share * sim.offered_per_ms).min(share * sim.offered_per_ms * 1000.0);
         }
         if t < sim.arrivals_end {
             while next_call < (t + 1) as f64 {
@@ -498,8 +579,13 @@ fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64) -> 
             sim.handle(event, t);
         }
         sim.calendar.give_back(t, events);
-        if !sim.in_outage(t) {
-            credit += sim.capacity;
+        let serving = match (args.trigger, sim.in_outage(t)) {
+            (_, false) | (Trigger::Brownout(_) | Trigger::RateLimit(_), true) => Some(sim.capacity),
+            (Trigger::Overload(share), true) => Some(share * sim.offered_per_ms),
+            (Trigger::Down | Trigger::Hang, true) => None,
+        };
+        if let Some(capacity) = serving {
+            credit += capacity;
             while credit >= 1.0 {
                 let Some(request) = sim.queue.pop_front() else { break };
                 credit -= 1.0;

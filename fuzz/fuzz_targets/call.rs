@@ -169,6 +169,8 @@ impl FPolicy {
                 minimum_requests: u32::from(b.minimum_requests % 16) + 1,
                 window_ms: b.window.get(),
                 open_ms: b.open.get(),
+                // The fixed open period the reference follows.
+                max_open_ms: b.open.get(),
                 half_open_probes: u32::from(b.probes % 4) + 1,
             }),
             budget: self.budget.as_ref().map(|b| BudgetSettings {

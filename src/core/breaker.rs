@@ -35,8 +35,9 @@ struct Bucket {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Closed,
-    Open { opened_at: u64, half_open_at: u64 },
-    HalfOpen { opened_at: u64, in_flight: u32, last_probe_at: u64 },
+    /// `period`: how long this open spell lasts (see [`Breaker::open`]).
+    Open { opened_at: u64, half_open_at: u64, period: u64 },
+    HalfOpen { opened_at: u64, in_flight: u32, last_probe_at: u64, period: u64 },
 }
 
 /// What the breaker says to an attempt about to start.
@@ -162,33 +163,56 @@ impl Breaker {
         }
     }
 
-    fn open(&mut self, settings: &BreakerSettings, t: u64) {
-        self.state = State::Open { opened_at: t, half_open_at: t.saturating_add(settings.open_ms) };
+    /// Opens for `openMs` from closed; a failed probe opens it again for twice the last
+    /// period, up to `maxOpenMs` (never below `openMs`): the open period grows while the key
+    /// stays down and starts short again once a probe closes it.
+    fn open(&mut self, settings: &BreakerSettings, t: u64, previous: Option<u64>) {
+        let cap = settings.max_open_ms.max(settings.open_ms);
+        let period = previous.map_or(settings.open_ms, |p| p.saturating_mul(2).clamp(settings.open_ms, cap));
+        self.state = State::Open { opened_at: t, half_open_at: t.saturating_add(period), period };
+    }
+
+    /// The state as stored (an open period that has run out still says open until an
+    /// attempt finds it): what changes of state are reported against.
+    pub fn stored_state(&self) -> StateName {
+        match self.state {
+            State::Closed => StateName::Closed,
+            State::Open { .. } => StateName::Open,
+            State::HalfOpen { .. } => StateName::HalfOpen,
+        }
+    }
+
+    /// The open period under way (or of the last half-open round), if not closed.
+    fn period(&self) -> Option<u64> {
+        match self.state {
+            State::Closed => None,
+            State::Open { period, .. } | State::HalfOpen { period, .. } => Some(period),
+        }
     }
 
     /// May an attempt start now? A pass with `probe: true` must later be answered by
     /// [`Breaker::record_probe_of`] or [`Breaker::release_probe_of`].
     pub fn admit(&mut self, settings: &BreakerSettings, now: u64) -> Admission {
         let t = self.advance(now);
-        if let State::Open { opened_at, half_open_at } = self.state {
+        if let State::Open { opened_at, half_open_at, period } = self.state {
             if t < half_open_at {
-                return Admission::Refuse { retry_after_ms: (half_open_at - t).min(settings.open_ms) };
+                return Admission::Refuse { retry_after_ms: (half_open_at - t).min(period) };
             }
-            self.state = State::HalfOpen { opened_at, in_flight: 0, last_probe_at: t };
+            self.state = State::HalfOpen { opened_at, in_flight: 0, last_probe_at: t, period };
             self.probe_epoch = self.probe_epoch.wrapping_add(1);
         }
         match &mut self.state {
             State::Closed | State::Open { .. } => Admission::Pass { probe: false },
-            State::HalfOpen { in_flight, last_probe_at, .. } => {
+            State::HalfOpen { in_flight, last_probe_at, period, .. } => {
                 if *in_flight < settings.half_open_probes {
                     *in_flight += 1;
                     *last_probe_at = t;
                     Admission::Pass { probe: true }
                 } else {
-                    // When a probe answers is unknown: the hint is openMs from the last probe
-                    // (at least 1 ms while one is out, never more than openMs).
+                    // When a probe answers is unknown: the hint is the open period from the
+                    // last probe (at least 1 ms while one is out, never more than the period).
                     let waited = t.saturating_sub(*last_probe_at);
-                    let wait = settings.open_ms.saturating_sub(waited).max(1).min(settings.open_ms);
+                    let wait = period.saturating_sub(waited).max(1).min(*period);
                     Admission::Refuse { retry_after_ms: wait }
                 }
             }
@@ -213,7 +237,8 @@ impl Breaker {
         match self.state {
             State::HalfOpen { .. } if probe => {
                 if failure {
-                    self.open(settings, t);
+                    let previous = self.period();
+                    self.open(settings, t, previous);
                 } else {
                     self.state = State::Closed;
                     self.buckets = [Bucket::default(); BUCKETS];
@@ -225,7 +250,7 @@ impl Breaker {
                 let total = successes.saturating_add(failures);
                 let ratio = f64::from(failures) / f64::from(total.max(1));
                 if total >= settings.minimum_requests && ratio >= settings.failure_ratio {
-                    self.open(settings, t);
+                    self.open(settings, t, None);
                 }
             }
             // Late outcomes of attempts admitted before the breaker opened only count.
@@ -264,7 +289,7 @@ impl Breaker {
         let (successes, failures) = self.window_counts(t, self.window_ms);
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
-            State::Open { opened_at, half_open_at } if t < half_open_at => (StateName::Open, Some(opened_at)),
+            State::Open { opened_at, half_open_at, .. } if t < half_open_at => (StateName::Open, Some(opened_at)),
             State::Open { opened_at, .. } | State::HalfOpen { opened_at, .. } => {
                 (StateName::HalfOpen, Some(opened_at))
             }
@@ -285,6 +310,7 @@ mod tests {
             minimum_requests: 4,
             window_ms: 1000,
             open_ms: 500,
+            max_open_ms: 500,
             half_open_probes: 1,
         }
     }
@@ -352,6 +378,30 @@ mod tests {
         assert_eq!(b.snapshot(650).state, StateName::Open);
         assert_eq!(b.snapshot(650).opened_at, Some(650));
         assert_eq!(b.admit(&s, 700), Admission::Refuse { retry_after_ms: 450 });
+    }
+
+    #[test]
+    fn the_open_period_doubles_while_probes_fail_and_starts_short_again() {
+        let s = BreakerSettings { max_open_ms: 1500, ..settings() };
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 0, 4, 0);
+        // 500, then 1000, then 1500 (the cap), 1500...
+        let mut at = 0;
+        for period in [500, 1000, 1500, 1500] {
+            assert_eq!(b.admit(&s, at + period - 1), Admission::Refuse { retry_after_ms: 1 });
+            assert_eq!(b.stored_state(), StateName::Open);
+            assert_eq!(b.admit(&s, at + period), Admission::Pass { probe: true });
+            assert_eq!(b.stored_state(), StateName::HalfOpen);
+            at += period;
+            b.record(&s, at, true, true);
+        }
+        assert_eq!(b.admit(&s, at + 1500), Admission::Pass { probe: true });
+        b.record(&s, at + 1500, false, true);
+        assert_eq!(b.stored_state(), StateName::Closed);
+        // Open again from closed: openMs, the first period, as the user set it.
+        fill(&mut b, &s, 10_000, 4, 0);
+        assert_eq!(b.admit(&s, 10_100), Admission::Refuse { retry_after_ms: 400 });
+        assert_eq!(b.admit(&s, 10_500), Admission::Pass { probe: true });
     }
 
     #[test]

@@ -157,14 +157,12 @@ impl Call {
             return Ok(self.settle(engine, policy, now, Settle::Deadline));
         }
         let success = is_success(outcome, policy);
+        let failure = outcome.is_breaker_failure(policy);
+        engine.with_breaker(&self.key, policy, now, |breaker, settings| match probe {
+            Some(epoch) => breaker.record_probe_of(settings, now, failure, epoch),
+            None => breaker.record(settings, now, failure, false),
+        });
         if let Some(state) = engine.key_state(&self.key, policy) {
-            if let Some(settings) = &policy.breaker {
-                let failure = outcome.is_breaker_failure(policy);
-                match probe {
-                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
-                    None => state.breaker.record(settings, now, failure, false),
-                }
-            }
             if let (Some(settings), true) = (&policy.budget, success) {
                 state.budget.refund(settings, settings.success_refund);
             }
@@ -295,14 +293,12 @@ impl Call {
             return self.settle(engine, policy, now, how);
         }
         let mut probe = None;
-        if let Some(settings) = &policy.breaker {
-            let admission = match engine.key_state(&self.key, policy) {
-                Some(state) => {
-                    let admission = state.breaker.admit(settings, now);
-                    (admission, state.breaker.probe_epoch())
-                }
-                None => (Admission::Pass { probe: false }, 0),
-            };
+        if policy.breaker.is_some() {
+            let admission = engine
+                .with_breaker(&self.key, policy, now, |breaker, settings| {
+                    (breaker.admit(settings, now), breaker.probe_epoch())
+                })
+                .unwrap_or((Admission::Pass { probe: false }, 0));
             match admission {
                 (Admission::Pass { probe: true }, epoch) => probe = Some(epoch),
                 (Admission::Pass { probe: false }, _) => {}
@@ -319,6 +315,7 @@ impl Call {
             (None, Some(r)) => (Some(r), true),
             (None, None) => (None, false),
         };
+        engine.note_attempt(&self.key, policy, now, !first);
         self.attempts += 1;
         self.sent_at = now;
         engine.stats.counters.attempts += 1;

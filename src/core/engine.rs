@@ -9,12 +9,35 @@
 //! budget, and each setting keeps its meaning. A call that uses no breaker (or no budget)
 //! counts as having the instance's, since it never touches that part.
 
+use alloc::collections::VecDeque;
+use alloc::string::String;
+
 use super::breaker::{Breaker, Snapshot, StateName};
 use super::budget::Budget;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
 use super::registry::{DEFAULT_CAPACITY, Registry};
 use super::stats::Stats;
+use super::storm::{Change, Storm, StormSettings};
+
+/// What happened to a key, for `onBreaker` and `onStorm` (SPEC 8). `at` is the caller's clock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub key: String,
+    pub at: u64,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// The key's breaker changed to this state.
+    Breaker(StateName),
+    /// The key entered (`storm: true`) or left a retry storm, over `window_ms`.
+    Storm { change: Change, window_ms: u64 },
+}
+
+/// Events kept for the driver to collect; past this the oldest are dropped.
+const MAX_EVENTS: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct KeyState {
@@ -22,6 +45,7 @@ pub struct KeyState {
     pub budget: Budget,
     /// Used only by policies with `pacer` set.
     pub pacer: Pacer,
+    pub storm: Storm,
 }
 
 /// Which of a key's states a call uses: the settings in which it differs from the instance's,
@@ -38,6 +62,10 @@ pub struct Engine {
     /// The instance's own settings.
     breaker: Option<BreakerSettings>,
     budget: Option<BudgetSettings>,
+    storm: Option<StormSettings>,
+    /// Breaker changes and storms not yet collected, kept only while someone listens.
+    events: VecDeque<Event>,
+    listening: bool,
     pub stats: Stats,
 }
 
@@ -67,6 +95,9 @@ impl Engine {
             keys: Registry::new(key_capacity),
             breaker: defaults.breaker,
             budget: defaults.budget,
+            storm: defaults.storm,
+            events: VecDeque::new(),
+            listening: false,
             stats: Stats::default(),
         }
     }
@@ -87,7 +118,68 @@ impl Engine {
             breaker: Breaker::default(),
             budget: Budget::full(&budget),
             pacer: Pacer::default(),
+            storm: Storm::default(),
         })
+    }
+
+    /// Keep events for [`Engine::next_event`] (the driver has `onBreaker` or `onStorm`).
+    pub fn set_listening(&mut self, on: bool) {
+        self.listening = on;
+        if !on {
+            self.events.clear();
+        }
+    }
+
+    /// The oldest event not yet collected.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
+    fn push(&mut self, key: &str, at: u64, kind: EventKind) {
+        if !self.listening {
+            return;
+        }
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(Event { key: String::from(key), at, kind });
+    }
+
+    /// Runs `op` on the breaker of `key` for calls with `policy` (which has one), and records
+    /// a change of its state as an event.
+    pub fn with_breaker<R>(
+        &mut self,
+        key: &str,
+        policy: &Policy,
+        now: u64,
+        op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
+    ) -> Option<R> {
+        let settings = policy.breaker.as_ref()?;
+        let state = self.key_state(key, policy)?;
+        let before = state.breaker.stored_state();
+        let out = op(&mut state.breaker, settings);
+        let after = state.breaker.stored_state();
+        if before != after {
+            self.push(key, now, EventKind::Breaker(after));
+        }
+        Some(out)
+    }
+
+    /// Counts an attempt of `key` sent at `now` for storm detection (`retry`: not a call's
+    /// first attempt).
+    pub fn note_attempt(&mut self, key: &str, policy: &Policy, now: u64, retry: bool) {
+        let Some(settings) = self.storm else { return };
+        let Some(state) = self.key_state(key, policy) else { return };
+        if let Some(change) = state.storm.record(&settings, now, retry) {
+            if change.storm {
+                self.stats.counters.storms += 1;
+            }
+            self.push(key, now, EventKind::Storm { change, window_ms: settings.window_ms });
+        }
     }
 
     /// How many states are held (one per key and distinct per-call settings).

@@ -19,9 +19,11 @@ pub mod presets;
 pub mod registry;
 pub mod rng;
 pub mod stats;
+pub mod storm;
 
 pub use call::{Action, Call, Settle};
 pub use classify::Outcome;
 pub use engine::Engine;
 pub use pacer::PacerSettings;
 pub use policy::{BreakerSettings, BudgetSettings, Jitter, Policy};
+pub use storm::StormSettings;

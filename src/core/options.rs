@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet};
+use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet, StormSettings};
 
 /// A JS value, as far as validation needs to know it.
 #[derive(Clone, Debug, PartialEq)]
@@ -186,6 +186,7 @@ fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSet
             }
             "windowMs" => millis(value).map(|n| s.window_ms = n),
             "openMs" => millis(value).map(|n| s.open_ms = n),
+            "maxOpenMs" => millis(value).map(|n| s.max_open_ms = n),
             "halfOpenProbes" => {
                 whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.half_open_probes = n)
             }
@@ -261,6 +262,31 @@ fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>
     Ok(Some(s))
 }
 
+fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of storm settings";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("storm", e))? {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let checked = match key.as_str() {
+            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| s.ratio = r),
+            "windowMs" => millis(value).map(|n| s.window_ms = n),
+            "minimumAttempts" => {
+                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_attempts = n)
+            }
+            _ => Err("is not a storm setting"),
+        };
+        checked.map_err(|e| OptionError::nested("storm", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
@@ -298,8 +324,12 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
                 p.pacer = pacer(value, base.pacer)?;
                 Ok(())
             }
-            "shouldRetry" | "onRetry" | "random" => function(value),
-            "fetch" if scope == Scope::Defaults => function(value),
+            "storm" if scope == Scope::Defaults => {
+                p.storm = storm(value, base.storm)?;
+                Ok(())
+            }
+            "shouldRetry" | "onRetry" | "onAttempt" | "random" => function(value),
+            "fetch" | "onBreaker" | "onStorm" if scope == Scope::Defaults => function(value),
             _ => Err("is not a retry option"),
         };
         checked.map_err(|e| OptionError::new(name, e))?;
@@ -397,6 +427,10 @@ mod tests {
         assert_eq!(err("pacer", Value::Object(opt("decrease", Value::Number(0.0)))), "pacer.decrease");
         assert_eq!(err("pacer", Value::Object(opt("rate", Value::Number(1.0)))), "pacer.rate");
         assert_eq!(err("__proto__", Value::Object(vec![])), "__proto__");
+        assert_eq!(err("onBreaker", Value::Function), "onBreaker");
+        assert_eq!(err("storm", Value::Bool(false)), "storm");
+        assert_eq!(err("onAttempt", Value::Number(1.0)), "onAttempt");
+        assert_eq!(err("breaker", Value::Object(opt("maxOpenMs", Value::Number(-1.0)))), "breaker.maxOpenMs");
     }
 
     #[test]
@@ -407,6 +441,26 @@ mod tests {
         assert_eq!(off.map(|p| p.breaker), Ok(None));
         let paced = apply(&Policy::default(), &opt("pacer", Value::Bool(true)), Scope::PerCall);
         assert_eq!(paced.map(|p| p.pacer), Ok(Some(PacerSettings::default())));
+    }
+
+    #[test]
+    fn storm_and_the_event_callbacks_are_instance_options() {
+        let storm = Value::Object(vec![
+            (String::from("ratio"), Value::Number(0.2)),
+            (String::from("minimumAttempts"), Value::Number(5.0)),
+        ]);
+        let p = apply(&Policy::default(), &opt("storm", storm), Scope::Defaults);
+        let want = StormSettings { ratio: 0.2, minimum_attempts: 5, ..StormSettings::default() };
+        assert_eq!(p.map(|p| p.storm), Ok(Some(want)));
+        let off = apply(&Policy::default(), &opt("storm", Value::Bool(false)), Scope::Defaults);
+        assert_eq!(off.map(|p| p.storm), Ok(None));
+        let bad = Value::Object(opt("ratio", Value::Number(2.0)));
+        let e = apply(&Policy::default(), &opt("storm", bad), Scope::Defaults).map_err(|e| e.option);
+        assert_eq!(e, Err(String::from("storm.ratio")));
+        for name in ["onBreaker", "onStorm", "onAttempt"] {
+            assert!(apply(&Policy::default(), &opt(name, Value::Function), Scope::Defaults).is_ok());
+        }
+        assert!(apply(&Policy::default(), &opt("onAttempt", Value::Function), Scope::PerCall).is_ok());
     }
 
     #[test]

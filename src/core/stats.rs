@@ -17,6 +17,10 @@ pub struct Counters {
     pub breaker_rejections: u64,
     pub budget_denials: u64,
     pub retry_after_waits: u64,
+    /// Times a key entered a retry storm (SPEC 8).
+    pub storms: u64,
+    /// Hedged attempts (SPEC 9; none are made yet).
+    pub hedges: u64,
 }
 
 #[derive(Clone, Debug)]

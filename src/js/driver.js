@@ -25,7 +25,7 @@ function statsOf(instance) {
   return {
     calls: n(0), attempts: n(1), retries: n(2), successes: n(3), failures: n(4),
     breakerRejections: n(5), budgetDenials: n(6), retryAfterWaits: n(7),
-    latencyMs: { p50: n(8), p90: n(9), p99: n(10) },
+    latencyMs: { p50: n(8), p90: n(9), p99: n(10) }, storms: n(11), hedges: n(12),
   };
 }
 
@@ -56,6 +56,33 @@ function header(response, name) {
 }
 
 const isFunction = (f) => typeof f === "function";
+
+// Calls an event callback (SPEC 8): whatever it throws or rejects with is dropped, so it never
+// breaks a call or the instance.
+function safely(callback, event) {
+  try {
+    const returned = callback(event);
+    if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
+      Promise.resolve(returned).catch(() => {});
+    }
+  } catch {}
+}
+
+const BREAKER_STATES = ["closed", "open", "half-open"];
+
+// Hands the core's pending events (breaker changes, storms) to onBreaker and onStorm.
+function emit(instance, hooks) {
+  for (let kind = instance.nextEvent(); kind !== 0; kind = instance.nextEvent()) {
+    const key = instance.eventKey(), at = instance.eventAt(), state = instance.eventState();
+    if (kind === 1 && hooks.onBreaker) safely(hooks.onBreaker, { key, state: BREAKER_STATES[state], at });
+    if (kind === 2 && hooks.onStorm) {
+      safely(hooks.onStorm, {
+        key, state: state ? "storm" : "calm", retryRatio: instance.eventRatio(),
+        attempts: instance.eventAttempts(), windowMs: instance.eventWindowMs(), at,
+      });
+    }
+  }
+}
 
 // Responses whose body was cancelled before a backoff wait (SPEC 3).
 const released = new WeakSet();
@@ -98,6 +125,7 @@ function hooksOf(options, base) {
     fetch: pick("fetch", base.fetch),
     shouldRetry: pick("shouldRetry", base.shouldRetry),
     onRetry: pick("onRetry", base.onRetry),
+    onAttempt: pick("onAttempt", base.onAttempt),
     random: pick("random", base.random),
     key: isFunction(ownKey) ? ownKey : base.key,
   };
@@ -131,7 +159,7 @@ async function untilStopped(work, signal, deadline, onDeadline) {
   }
 }
 
-const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined, random: undefined, key: undefined };
+const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined, onAttempt: undefined, random: undefined, key: undefined };
 
 // An instance: `retryFetch` bound to its own breakers, budgets and stats.
 export function createRetryFetch(defaults) {
@@ -141,6 +169,13 @@ export function createRetryFetch(defaults) {
   }
   let seeded = false;
   const baseHooks = hooksOf(defaults, NO_HOOKS);
+  // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
+  const events = defaults && typeof defaults === "object"
+    ? { onBreaker: field(defaults, "onBreaker", "onBreaker"), onStorm: field(defaults, "onStorm", "onStorm") }
+    : {};
+  const listening = isFunction(events.onBreaker) || isFunction(events.onStorm);
+  if (listening) instance.listen(true);
+  const flush = listening ? () => emit(instance, events) : () => {};
 
   // Calls mostly repeat a URL: remember the last one's origin.
   let lastUrl = null;
@@ -185,9 +220,17 @@ export function createRetryFetch(defaults) {
     let pending; // a response not yet handed to the caller nor discarded
     try {
       for (;;) {
+        flush();
         if (action === SEND) {
           const fetchFn = hooks.fetch || globalThis.fetch;
+          const attemptNo = instance.attempt(id), sentAt = Date.now();
           [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
+          if (hooks.onAttempt) {
+            const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: Date.now() - sentAt };
+            if (kind === RESPONSE) ev.status = value.status;
+            else ev.error = kind === TIMEOUT ? timeoutError() : value;
+            safely(hooks.onAttempt, ev);
+          }
           if (kind === ABORTED || kind === INVALID) {
             instance.abort(id, Date.now());
             throw value;
@@ -225,6 +268,7 @@ export function createRetryFetch(defaults) {
       // A throwing callback or an abort: settle the call (a no-op if it already is), and
       // release a response that will never be handed over.
       instance.abort(id, Date.now());
+      flush();
       if (pending) discard(pending);
       throw error;
     }

@@ -16,9 +16,12 @@
 //! | `replayLimit` / `timeoutMs` | slot | maxReplayBytes; timeoutMs or -1 |
 //! | `close` | slot, now | frees the slot (aborting a call left unsettled) |
 //! | `originLength` | url | the length of the origin a plain http(s) URL starts with, or 0 |
-//! | `stat` | which: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99 | that number |
+//! | `stat` | which: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99, storms, hedges | that number |
 //! | `breaker` | key, now | its state (0 closed, 1 open, 2 half-open) |
 //! | `breakerCount` | which: failures, successes, openedAt | of the breaker last asked for (openedAt -1: none) |
+//! | `listen` | on | whether the core keeps breaker changes and storms as events (SPEC 8) |
+//! | `nextEvent` | | takes the oldest event: 0 none, 1 breaker, 2 storm |
+//! | `eventKey` / `eventAt` / `eventState` / `eventRatio` / `eventAttempts` / `eventWindowMs` | | describe it (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
 //!
 //! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
@@ -32,7 +35,7 @@ use wasm_bindgen::prelude::*;
 use crate::core::breaker::StateName;
 use crate::core::call::{Action, Call, CallError, Settle};
 use crate::core::classify::{Outcome, method_is_retryable};
-use crate::core::engine::Engine;
+use crate::core::engine::{Engine, Event, EventKind};
 use crate::core::headers::ServerHints;
 use crate::core::option_bytes;
 use crate::core::options::{self, OptionError, Scope};
@@ -79,6 +82,8 @@ pub struct Instance {
     error: String,
     /// The breaker snapshot last asked for (`breaker`, then `breakerCount`).
     snapshot: [f64; 3],
+    /// The event `nextEvent` took last.
+    event: Option<Event>,
 }
 
 fn code(action: Action) -> u32 {
@@ -107,6 +112,7 @@ impl Instance {
             rng: SplitMix64::new(0),
             error: String::new(),
             snapshot: [0.0; 3],
+            event: None,
         }
     }
 
@@ -306,6 +312,8 @@ impl Instance {
             8 => self.engine.stats.latency().p50,
             9 => self.engine.stats.latency().p90,
             10 => self.engine.stats.latency().p99,
+            11 => c.storms,
+            12 => c.hedges,
             _ => return -1.0,
         };
         n as f64
@@ -332,6 +340,70 @@ impl Instance {
 
 fn single_attempt(policy: &Policy) -> Policy {
     Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() }
+}
+
+#[wasm_bindgen]
+impl Instance {
+    /// Keep events (driver.js has `onBreaker` or `onStorm`), or stop keeping them.
+    pub fn listen(&mut self, on: bool) {
+        self.engine.set_listening(on);
+    }
+
+    /// Takes the oldest event: 0 none, 1 breaker change, 2 storm change.
+    #[wasm_bindgen(js_name = nextEvent)]
+    pub fn next_event(&mut self) -> u32 {
+        self.event = self.engine.next_event();
+        match self.event.as_ref().map(|e| e.kind) {
+            None => 0,
+            Some(EventKind::Breaker(_)) => 1,
+            Some(EventKind::Storm { .. }) => 2,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventKey)]
+    pub fn event_key(&self) -> String {
+        self.event.as_ref().map(|e| e.key.clone()).unwrap_or_default()
+    }
+
+    #[wasm_bindgen(js_name = eventAt)]
+    pub fn event_at(&self) -> f64 {
+        self.event.as_ref().map_or(0.0, |e| e.at as f64)
+    }
+
+    /// Breaker: 0 closed, 1 open, 2 half-open. Storm: 1 storm, 0 calm.
+    #[wasm_bindgen(js_name = eventState)]
+    pub fn event_state(&self) -> u32 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Breaker(StateName::Open)) => 1,
+            Some(EventKind::Breaker(StateName::HalfOpen)) => 2,
+            Some(EventKind::Storm { change, .. }) => u32::from(change.storm),
+            _ => 0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventRatio)]
+    pub fn event_ratio(&self) -> f64 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { change, .. }) => change.retry_ratio,
+            _ => 0.0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventAttempts)]
+    pub fn event_attempts(&self) -> u32 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { change, .. }) => change.attempts,
+            _ => 0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = eventWindowMs)]
+    pub fn event_window_ms(&self) -> f64 {
+        match self.event.as_ref().map(|e| e.kind) {
+            Some(EventKind::Storm { window_ms, .. }) => window_ms as f64,
+            _ => 0.0,
+        }
+    }
 }
 
 impl Instance {

@@ -272,7 +272,7 @@ describe("§5 what counts as a failure", () => {
 });
 
 describe("§5 defaults, keys, off", () => {
-  test("defaults: minimumRequests 10, failureRatio 0.5, openMs 30000", async () => {
+  test("defaults: minimumRequests 10, failureRatio 0.9, openMs 20 (README: scenario table)", async () => {
     const path = uniquePath("defaults");
     srv.script(path, [{ status: 503 }]);
     const rf = createRetryFetch({ maxAttempts: 1, budget: false });
@@ -280,20 +280,22 @@ describe("§5 defaults, keys, off", () => {
     assert.equal(rf.breaker(srv.origin).state, "closed", "9 < 10");
     await failTimes(rf, srv.url(path), 1);
     assert.equal(rf.breaker(srv.origin).state, "open");
-    await assert.rejects(rf(srv.url(path)), isOpenError(srv.origin, 30000, 29000));
+    await assert.rejects(rf(srv.url(path)), isOpenError(srv.origin, 20));
     assert.equal(srv.requests(path).length, 10);
+    await sleep(30);
+    assert.equal(rf.breaker(srv.origin).state, "half-open", "after openMs 20");
 
-    // ratio default 0.5: 5 successes and 5 failures opens, 6 and 4 does not (fresh instances)
+    // ratio default 0.9: 1 success and 9 failures opens, 2 and 8 does not (fresh instances)
     const p2 = uniquePath("defaults-ratio");
-    srv.script(p2, [...Array(5).fill({ status: 200 }), { status: 503 }]);
+    srv.script(p2, [{ status: 200 }, { status: 503 }]);
     const rf2 = createRetryFetch({ maxAttempts: 1, budget: false });
     await failTimes(rf2, srv.url(p2), 10);
-    assert.equal(rf2.breaker(srv.origin).state, "open", "5/10 reaches 0.5");
+    assert.equal(rf2.breaker(srv.origin).state, "open", "9/10 reaches 0.9");
     const p3 = uniquePath("defaults-ratio2");
-    srv.script(p3, [...Array(6).fill({ status: 200 }), { status: 503 }]);
+    srv.script(p3, [{ status: 200 }, { status: 200 }, { status: 503 }]);
     const rf3 = createRetryFetch({ maxAttempts: 1, budget: false });
     await failTimes(rf3, srv.url(p3), 10);
-    assert.equal(rf3.breaker(srv.origin).state, "closed", "4/10 < 0.5");
+    assert.equal(rf3.breaker(srv.origin).state, "closed", "8/10 < 0.9");
   });
 
   test("per-origin: 127.0.0.1 open does not affect localhost (same server, another origin)", async () => {
