@@ -110,9 +110,10 @@ export async function esbuildWorker(entry, outdir, extra = {}) {
   return fs.readdirSync(outdir);
 }
 
-// esbuild for a page: platform browser (so the `browser` condition), one ESM file.
+// esbuild for a page: platform browser (so the `browser` condition), one ESM file. Returns
+// esbuild's result (its `warnings` among others).
 export async function esbuildBrowser(entry, outfile, extra = {}) {
-  await esbuild.build({
+  return esbuild.build({
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -122,7 +123,6 @@ export async function esbuildBrowser(entry, outfile, extra = {}) {
     logLevel: "silent",
     ...extra,
   });
-  return outfile;
 }
 
 // A module worker in workerd. `modulesRoot` must contain every module; paths stay relative.

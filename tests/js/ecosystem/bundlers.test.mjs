@@ -76,9 +76,9 @@ const BUNDLERS = {
     return warnings;
   },
   async esbuild(app, outDir) {
-    await esbuildBrowser(path.join(app, "page.js"), path.join(outDir, "page.js"));
+    const { warnings } = await esbuildBrowser(path.join(app, "page.js"), path.join(outDir, "page.js"));
     fs.writeFileSync(path.join(outDir, "index.html"), html("./page.js"));
-    return [];
+    return warnings.map((w) => w.text);
   },
 };
 
