@@ -9,8 +9,30 @@ rm -rf pkg
 wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack -- --no-default-features --features js 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack: /'
 rm -f pkg/.gitignore pkg/edge_retry.d.ts pkg/edge_retry_bg.wasm.d.ts pkg/package.json
+# The glue's async init falls back to `new URL('edge_retry_bg.wasm', import.meta.url)`. No
+# entry uses it (each loader calls initSync with the module), but Vite and webpack turn that
+# expression into an emitted asset: 62 KB of .wasm shipped next to the inlined copy and never
+# loaded. Remove the fallback; fail the build if it cannot be found (a new wasm-bindgen
+# version), and if any `import.meta` is left in the glue.
+node --input-type=module - pkg/edge_retry.js <<'EOF'
+import fs from "node:fs";
+const file = process.argv[2];
+const code = fs.readFileSync(file, "utf8");
+const fallback = /module_or_path = new URL\(\s*'edge_retry_bg\.wasm'\s*,\s*import\.meta\.url\s*\);/g;
+const found = code.match(fallback) || [];
+if (found.length !== 1) {
+  console.error(`build-pkg: expected one default wasm URL in ${file}, found ${found.length}; check the wasm-bindgen glue`);
+  process.exit(1);
+}
+const out = code.replace(fallback, 'throw new TypeError("edge-retry: its entry loads the wasm module; pass it to init");');
+if (out.includes("import.meta")) {
+  console.error(`build-pkg: ${file} still mentions import.meta, which bundlers may turn into an emitted asset`);
+  process.exit(1);
+}
+fs.writeFileSync(file, out);
+EOF
 cp pkg-template/*.js pkg-template/index.d.ts pkg-template/package.json src/js/*.js pkg/
-cp README.md pkg/README.md
+cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/
 # The inlined copy of the module for browsers, bundlers and Deno.
 printf 'export const wasmBase64 = "%s";\n' "$(base64 -w0 pkg/edge_retry_bg.wasm)" > pkg/wasm-inline.js
 echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped"

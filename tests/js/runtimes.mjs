@@ -110,9 +110,10 @@ export async function esbuildWorker(entry, outdir, extra = {}) {
   return fs.readdirSync(outdir);
 }
 
-// esbuild for a page: platform browser (so the `browser` condition), one ESM file.
+// esbuild for a page: platform browser (so the `browser` condition), one ESM file. Returns
+// esbuild's result (its `warnings` among others).
 export async function esbuildBrowser(entry, outfile, extra = {}) {
-  await esbuild.build({
+  return esbuild.build({
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -122,7 +123,6 @@ export async function esbuildBrowser(entry, outfile, extra = {}) {
     logLevel: "silent",
     ...extra,
   });
-  return outfile;
 }
 
 // A module worker in workerd. `modulesRoot` must contain every module; paths stay relative.
@@ -209,4 +209,47 @@ export async function launchChromium() {
       }
     },
   };
+}
+
+// `npm pack` the built package into `dir` and install the tarball, offline, into a fresh
+// project `dir/app` (the package has no dependencies). Returns npm pack's report of the
+// tarball, its path and the project's path.
+export async function packAndInstall(dir, { pkg = PKG, projectName = "app" } = {}) {
+  const env = offlineEnv(dir);
+  const { stdout } = await run("npm", ["pack", pkg, "--pack-destination", dir, "--json"], { env, cwd: dir });
+  const packed = JSON.parse(stdout)[0];
+  const tarball = path.join(dir, packed.filename);
+  const app = path.join(dir, projectName);
+  fs.mkdirSync(app, { recursive: true });
+  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: projectName, private: true, type: "module", version: "1.0.0" }, null, 2));
+  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { env, cwd: app });
+  return { packed, tarball, app, installed: path.join(app, "node_modules", "edge-retry") };
+}
+
+// Every file of an installed package reached from its `exports` entries by following relative
+// imports (static, side-effect, dynamic, re-exports, `new URL("./x", import.meta.url)`), each
+// as a path inside the package. Throws if an imported file is missing.
+const RELATIVE_IMPORT =
+  /(?:import|export)\s[^;]*?from\s*["'](\.[^"']+)["']|import\s*\(?\s*["'](\.[^"']+)["']|new URL\(\s*["'](\.[^"']+)["']/g;
+export function reachableFiles(packageDir) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8"));
+  const entries = [];
+  const collect = (value) => {
+    if (typeof value === "string") entries.push(value);
+    else if (value && typeof value === "object") Object.values(value).forEach(collect);
+  };
+  collect(manifest.exports);
+  for (const field of ["main", "module", "types", "browser"]) collect(manifest[field]);
+  const seen = new Set();
+  const visit = (rel) => {
+    const name = path.posix.normalize(rel).replace(/^\.\//, "");
+    if (seen.has(name)) return;
+    if (!fs.existsSync(path.join(packageDir, name))) throw new Error(`${name} is referenced but not in the package`);
+    seen.add(name);
+    if (!/\.(m?js|d\.ts)$/.test(name)) return;
+    const code = fs.readFileSync(path.join(packageDir, name), "utf8");
+    for (const m of code.matchAll(RELATIVE_IMPORT)) visit(path.posix.join(path.posix.dirname(name), m[1] || m[2] || m[3]));
+  };
+  for (const entry of entries) visit(entry);
+  return seen;
 }

@@ -9,10 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { startFaultServer } from "../fault-server.mjs";
 import {
-  PKG, tempDir, run, offlineEnv, wranglerBundle, esbuildBrowser, startMiniflare, launchChromium, uniquePath,
+  tempDir, run, packAndInstall, reachableFiles, wranglerBundle, esbuildBrowser, startMiniflare, launchChromium, uniquePath,
 } from "../runtimes.mjs";
 
-const NPM = "npm";
 let tmp;
 let srv;
 let app; // the fresh project with the tarball installed
@@ -20,15 +19,9 @@ let packed; // npm pack --json's report
 
 before(async () => {
   tmp = tempDir("package");
-  srv = await startFaultServer({ staticDir: path.join(tmp.dir, "www") });
   fs.mkdirSync(path.join(tmp.dir, "www"));
-  const env = offlineEnv(tmp.dir);
-  const { stdout } = await run(NPM, ["pack", PKG, "--pack-destination", tmp.dir, "--json"], { env, cwd: tmp.dir });
-  packed = JSON.parse(stdout)[0];
-  app = path.join(tmp.dir, "app");
-  fs.mkdirSync(app);
-  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module", version: "1.0.0" }, null, 2));
-  await run(NPM, ["install", "--offline", "--no-audit", "--no-fund", path.join(tmp.dir, packed.filename)], { env, cwd: app });
+  srv = await startFaultServer({ staticDir: path.join(tmp.dir, "www") });
+  ({ packed, app } = await packAndInstall(tmp.dir));
 });
 after(async () => {
   if (srv) await srv.close();
@@ -44,20 +37,8 @@ test("the tarball holds every file the entries import, and installs as a real co
   assert.equal(manifest.version, packed.version);
   assert.deepEqual(Object.keys(manifest.dependencies || {}), [], "no runtime dependencies");
   // Every relative import reachable from each entry is in the tarball.
-  const entries = Object.values(manifest.exports["."]).filter((v) => typeof v === "string" && v.endsWith(".js"));
-  const seen = new Set();
-  const visit = (rel) => {
-    const name = path.posix.normalize(rel).replace(/^\.\//, "");
-    if (seen.has(name)) return;
-    seen.add(name);
-    assert.ok(files.includes(name), `${name} is imported but not packed`);
-    if (!name.endsWith(".js")) return;
-    const code = fs.readFileSync(path.join(installed, name), "utf8");
-    for (const m of code.matchAll(/(?:import|export)\s[^;]*?from\s*["'](\.[^"']+)["']|import\s*["'](\.[^"']+)["']|new URL\(\s*["'](\.[^"']+)["']/g)) {
-      visit(path.posix.join(path.posix.dirname(name), m[1] || m[2] || m[3]));
-    }
-  };
-  for (const entry of entries) visit(entry);
+  const seen = reachableFiles(installed);
+  for (const name of seen) assert.ok(files.includes(name), `${name} is imported but not packed`);
   for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry_bg.wasm", "wasm-inline.js"]) assert.ok(seen.has(must), `${must} reached`);
   assert.ok(files.includes("index.d.ts"), "types are packed");
 });

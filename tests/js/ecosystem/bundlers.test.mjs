@@ -1,0 +1,117 @@
+// Pages built from the installed tarball by Vite, webpack, Rollup and esbuild, as their users
+// build them (the `browser` export condition, no wasm setting), each loaded in headless
+// Chromium from the fault server, where it runs the core behaviours (fixtures/core.mjs).
+// Every file a bundler emits must be loaded by the page: nothing shipped that is never used
+// (a bundler that turns wasm-bindgen's default `new URL("…_bg.wasm", import.meta.url)` into
+// an asset would emit the 60 KB .wasm next to the inlined copy).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { build as viteBuild } from "vite";
+import webpack from "webpack";
+import { rollup } from "rollup";
+import { nodeResolve } from "@rollup/plugin-node-resolve";
+import { esbuildBrowser, launchChromium } from "../runtimes.mjs";
+import { useConsumerProject, listFiles, scriptCore, checkCore } from "./_helpers.mjs";
+
+const project = useConsumerProject({ name: "bundlers", fixtures: ["core.mjs", "page.js"] });
+let chromium;
+before(async () => {
+  chromium = await launchChromium();
+});
+after(async () => {
+  if (chromium) await chromium.close();
+});
+
+const html = (src) => `<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="${src}"></script>\n`;
+const WASM_BASE64_START = "AGFzbQEAAAA"; // "\0asm" and version 1, base64
+
+// Each builds fixtures/page.js into `outDir` (with an index.html that loads it) and returns
+// the bundler's warnings.
+const BUNDLERS = {
+  async vite(app, outDir) {
+    fs.writeFileSync(path.join(app, "index.html"), html("./page.js"));
+    const warnings = [];
+    const logger = {
+      info() {},
+      warn: (m) => warnings.push(m),
+      warnOnce: (m) => warnings.push(m),
+      error: (m) => warnings.push(m),
+      clearScreen() {},
+      hasErrorLogged: () => false,
+      hasWarned: false,
+    };
+    await viteBuild({ root: app, base: "./", configFile: false, logLevel: "warn", customLogger: logger, build: { outDir, emptyOutDir: true } });
+    return warnings;
+  },
+  async webpack(app, outDir) {
+    const compiler = webpack({
+      mode: "production",
+      context: app,
+      entry: "./page.js",
+      output: { path: outDir, filename: "main.js" },
+      target: "web",
+      devtool: false,
+      performance: { hints: false },
+    });
+    const stats = await new Promise((resolve, reject) => compiler.run((err, s) => (err ? reject(err) : resolve(s))));
+    await new Promise((resolve) => compiler.close(resolve));
+    const info = stats.toJson({ all: false, errors: true, warnings: true });
+    assert.deepEqual(info.errors, []);
+    fs.writeFileSync(path.join(outDir, "index.html"), html("./main.js"));
+    return info.warnings.map((w) => w.message);
+  },
+  async rollup(app, outDir) {
+    const warnings = [];
+    const bundle = await rollup({
+      input: path.join(app, "page.js"),
+      plugins: [nodeResolve({ browser: true, exportConditions: ["browser"] })],
+      onwarn: (w) => warnings.push(w.message),
+    });
+    await bundle.write({ dir: outDir, format: "es" });
+    await bundle.close();
+    fs.writeFileSync(path.join(outDir, "index.html"), html("./page.js"));
+    return warnings;
+  },
+  async esbuild(app, outDir) {
+    const { warnings } = await esbuildBrowser(path.join(app, "page.js"), path.join(outDir, "page.js"));
+    fs.writeFileSync(path.join(outDir, "index.html"), html("./page.js"));
+    return warnings.map((w) => w.text);
+  },
+};
+
+for (const [name, bundle] of Object.entries(BUNDLERS)) {
+  test(`${name}: the built page runs the core behaviours in Chromium and loads every file emitted`, { timeout: 90000 }, async (t) => {
+    const { srv, app } = project;
+    const outDir = path.join(project.www, name);
+    const warnings = await bundle(app, outDir);
+    assert.deepEqual(warnings, [], `${name} warned`);
+
+    const emitted = listFiles(outDir);
+    const sizes = emitted.map((f) => fs.readFileSync(path.join(outDir, f)));
+    const bytes = sizes.reduce((n, b) => n + b.length, 0);
+    const gzip = sizes.reduce((n, b) => n + zlib.gzipSync(b, { level: 9 }).length, 0);
+    t.diagnostic(`${name} emitted ${emitted.join(", ")}: ${bytes} bytes, ${gzip} gzip`);
+    assert.deepEqual(emitted.filter((f) => f.endsWith(".wasm")), [], "no .wasm file: the browser entry inlines it");
+    const copies = sizes.reduce((n, b) => n + b.toString("latin1").split(WASM_BASE64_START).length - 1, 0);
+    assert.equal(copies, 1, "the wasm module is inlined exactly once");
+
+    const page = await chromium.newPage();
+    try {
+      await page.goto(srv.url(`/${name}/index.html`), { waitUntil: "load", timeout: 15000 });
+      await page.waitForFunction(() => document.title === "ready" && typeof window.runCore === "function", null, { timeout: 10000 });
+      const { base, prefix } = scriptCore(srv, name);
+      const report = await page.evaluate((b) => window.runCore(b), base);
+      checkCore(report, srv, prefix);
+    } finally {
+      await page.close();
+    }
+    assert.deepEqual(chromium.errors, []);
+
+    // What the page loaded from the bundle's folder is exactly what the bundler emitted.
+    const loaded = new Set(srv.requests().map((r) => r.path).filter((p) => p.startsWith(`/${name}/`)).map((p) => p.slice(name.length + 2)));
+    assert.deepEqual([...loaded].sort(), emitted, `${name}: emitted vs loaded by the page`);
+  });
+}
