@@ -90,8 +90,9 @@ export interface RetryOptions {
   /** Methods retried; others (POST, PATCH) only with an Idempotency-Key header.
    *  Default ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]. */
   methods?: string[];
-  /** Asked before each retry the rules allow; false stops and settles with that outcome. */
-  shouldRetry?: (ctx: RetryContext) => boolean | Promise<boolean>;
+  /** Asked before each retry the rules allow. Only `false` stops (settling with that outcome);
+   *  `true`, `undefined` or anything else leaves the decision to the rules, as in ky. */
+  shouldRetry?: (ctx: RetryContext) => boolean | undefined | void | Promise<boolean | undefined | void>;
   /** Wait what Retry-After / RateLimit headers ask instead of the backoff. Default true. */
   respectRetryAfter?: boolean;
   /** A server asking for longer than this gets no retry: its response is returned. Default 60000. */
