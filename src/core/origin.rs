@@ -56,15 +56,47 @@ pub fn of_absolute_http(url: &str) -> Option<String> {
     Some(origin)
 }
 
-/// The length of `url`'s origin when that origin is `url`'s own beginning, as written (lower
-/// case, no default port), followed by the path, query or fragment; else 0. Lets the JS side
-/// slice the origin out of the URL with no string crossing back.
+/// The length of `url`'s origin when the URL starts with it exactly as `URL.origin` writes it
+/// (lower case, a canonical port that is not the scheme's default, a host `URL` leaves as it
+/// is) and the path, query or fragment follows; else 0, and the JS side asks `URL`. Byte by
+/// byte with no allocation: this is the wasm's whole origin parser, kept small.
 pub fn prefix_len(url: &str) -> usize {
-    let Some(origin) = of_absolute_http(url) else { return 0 };
-    let n = origin.len();
-    let whole = url.as_bytes().get(..n) == Some(origin.as_bytes());
-    let ends_there = matches!(url.as_bytes().get(n), None | Some(b'/' | b'?' | b'#'));
-    if whole && ends_there { n } else { 0 }
+    let bytes = url.as_bytes();
+    let (start, default_port): (usize, &[u8]) = if bytes.starts_with(b"https://") {
+        (8, b"443")
+    } else if bytes.starts_with(b"http://") {
+        (7, b"80")
+    } else {
+        return 0;
+    };
+    let rest = bytes.get(start..).unwrap_or_default();
+    let end = rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or_default();
+    let (host, port) = match authority.iter().position(|&b| b == b':') {
+        Some(colon) => (authority.get(..colon).unwrap_or_default(), authority.get(colon + 1..)),
+        None => (authority, None),
+    };
+    let host_byte = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
+    if host.is_empty() || !host.iter().all(host_byte) || host.first() == Some(&b'.') || host.last() == Some(&b'.') {
+        return 0;
+    }
+    // URL rewrites numeric hosts (`2130706433`, `0x7f.1`, `127.1`): only a canonical dotted
+    // quad stays as it is.
+    let last_label = host.rsplit(|&b| b == b'.').next().unwrap_or_default();
+    if last_label.first().is_some_and(u8::is_ascii_digit) && !core::str::from_utf8(host).is_ok_and(is_canonical_ipv4) {
+        return 0;
+    }
+    if let Some(port) = port {
+        let canonical = !port.is_empty()
+            && port.len() <= 5
+            && port.iter().all(u8::is_ascii_digit)
+            && port.first() != Some(&b'0')
+            && port.iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0')) <= 65_535;
+        if !canonical || port == default_port {
+            return 0;
+        }
+    }
+    start + end
 }
 
 fn is_canonical_ipv4(host: &str) -> bool {
@@ -91,7 +123,39 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::of_absolute_http as origin;
+    use super::{of_absolute_http, prefix_len};
     use alloc::string::String;
+
+    #[test]
+    fn a_prefix_is_always_the_origin() {
+        // prefix_len may decline (0) but never disagrees with the full parser.
+        let urls = [
+            "http://a.test", "https://a.test:8443/x", "http://a.test:0/", "http://a.test:080/",
+            "http://1.2.3.4:80/", "http://1.2.3.04/", "http://a-b.c-d/", "http://a.test:65536/",
+            "http://a.test:/", "http://.a/", "http://a./", "http://a.test?q", "https://a.test:443",
+            "http://a_b.test/", "http://user@a.test/", "http://[::1]:8080/", "http://a.test:8080x/",
+            "http://127.0.0.1:8787/x", "http://localhost:3000",
+        ];
+        let mut taken = 0;
+        for url in urls {
+            let n = prefix_len(url);
+            if n > 0 {
+                taken += 1;
+                assert_eq!(of_absolute_http(url).as_deref(), url.get(..n), "{url}");
+            }
+        }
+        assert_eq!(taken, 6);
+    }
+
+    #[test]
+    fn a_prefix_only_when_the_url_writes_its_origin_as_is() {
+        assert_eq!(prefix_len("https://api.example.com/v1?x"), "https://api.example.com".len());
+        assert_eq!(prefix_len("http://127.0.0.1:8787"), "http://127.0.0.1:8787".len());
+        assert_eq!(prefix_len("http://a.test#frag"), "http://a.test".len());
+        assert_eq!(prefix_len("http://a.test:80/x"), 0, "default port written");
+        assert_eq!(prefix_len("HTTP://A.test/x"), 0, "upper case");
+        assert_eq!(prefix_len("ftp://a.test/x"), 0);
+    }
 
     #[test]
     fn plain_urls_give_url_origin() {

@@ -201,8 +201,16 @@ export function createRetryFetch(defaults) {
     const { request, url, method, signal, headers } = describeRequest(input, init);
     if (signal && signal.aborted) throw signal.reason;
     const key = hooks.key ? String(hooks.key(url)) : originOf(url);
-    const timeoutMs = instance.timeoutMs(id);
-    const deadline = timeoutMs >= 0 ? began + timeoutMs : -1;
+    // The call's deadline (ms since the epoch, or -1), asked for only where it is needed: while
+    // a stream body is read and while shouldRetry thinks.
+    let deadlineAt;
+    const deadline = () => {
+      if (deadlineAt === undefined) {
+        const timeoutMs = instance.timeoutMs(id);
+        deadlineAt = timeoutMs >= 0 ? began + timeoutMs : -1;
+      }
+      return deadlineAt;
+    };
 
     // A stream body is read into a replay buffer before anything is sent (SPEC 3).
     let body;
@@ -210,7 +218,7 @@ export function createRetryFetch(defaults) {
     const stream = streamBody(input, init, request);
     if (stream !== undefined) {
       [replayable, body] = await untilStopped(
-        (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline);
+        (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline());
     }
 
     let action = instance.start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, Date.now());
@@ -222,7 +230,8 @@ export function createRetryFetch(defaults) {
         flush();
         if (action === SEND) {
           const fetchFn = hooks.fetch || globalThis.fetch;
-          const attemptNo = instance.attempt(id), sentAt = Date.now();
+          const attemptNo = hooks.onAttempt ? instance.attempt(id) : 0;
+          const sentAt = hooks.onAttempt ? Date.now() : 0;
           [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
           if (hooks.onAttempt) {
             const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: Date.now() - sentAt };
@@ -283,7 +292,7 @@ export function createRetryFetch(defaults) {
       // The caller's abort and the call's deadline hold while shouldRetry thinks: an abort
       // rejects at once; the deadline settles with this outcome, as it would cut the wait.
       const ctx = response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs };
-      const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadline, DEADLINE);
+      const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadline(), DEADLINE);
       // Only false stops; true, undefined or anything else leaves it to the rules (SPEC 2).
       if (verdict === false || verdict === DEADLINE) return instance.decline(id, Date.now());
     }
