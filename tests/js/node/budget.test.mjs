@@ -154,23 +154,23 @@ describe("§6 retry budget", () => {
   });
 });
 
-describe("§6 defaults { capacity 100, retryCost 10, timeoutCost 10, successRefund 1 } (README: scenario table)", () => {
-  test("capacity 100 at retryCost 10: 10 retries, then denial; successRefund 1", async () => {
+describe("§6 defaults { capacity 500, retryCost 5, timeoutCost 10, successRefund 1 }", () => {
+  test("capacity 500 at retryCost 5: 100 retries, then denial; successRefund 1", async () => {
     const path = uniquePath("default-status");
     const good = uniquePath("default-good");
     srv.script(path, [{ status: 503 }]);
     const rf = createRetryFetch({ ...QUICK, maxAttempts: 1000 });
-    assert.equal(await callCount(rf, srv.url(path)), 11);
+    assert.equal(await callCount(rf, srv.url(path)), 101);
     assert.equal(rf.stats().budgetDenials, 1);
-    await succeed(rf, srv.url(good), 10);
-    assert.equal(await callCount(rf, srv.url(path)), 2, "ten refunds of 1 pay one retry of 10");
+    await succeed(rf, srv.url(good), 5);
+    assert.equal(await callCount(rf, srv.url(path)), 2, "five refunds of 1 pay one retry of 5");
   });
 
-  test("timeoutCost 10 for network errors: 10 retries from a full bucket", async () => {
+  test("timeoutCost 10 for network errors: 50 retries from a full bucket", async () => {
     const path = uniquePath("default-net");
     srv.script(path, [{ reset: true }]);
     const rf = createRetryFetch({ ...QUICK, maxAttempts: 1000 });
     await assert.rejects(rf(srv.url(path)), TypeError);
-    await assertNoMoreRequests(srv, path, 11, 50);
+    await assertNoMoreRequests(srv, path, 51, 50);
   });
 });
