@@ -68,7 +68,6 @@ function safely(callback, event) {
   } catch {}
 }
 
-const BREAKER_STATES = ["closed", "open", "half-open"];
 
 // Hands the core's pending events (breaker changes, storms) to onBreaker and onStorm.
 function emit(instance, hooks) {
