@@ -199,7 +199,7 @@ describe("discarded responses release their connections", () => {
     // the call settles with its last outcome, whose body was already cancelled.
     const p = uniquePath("released");
     srv.script(p, [{ status: 503, body: "down", headers: { "x-why": "maintenance" } }]);
-    const rf = createRetryFetch({ breaker: { minimumRequests: 2, failureRatio: 0.5 }, budget: false, jitter: "none" });
+    const rf = createRetryFetch({ breaker: { minimumRequests: 2, failureRatio: 0.5, openMs: 30000 }, budget: false, jitter: "none" });
     const waits = [];
     const slow = rf(srv.url(p), { retry: { baseDelayMs: 300, onRetry: (ev) => waits.push(ev.delayMs) } });
     assert.ok(await until(() => waits.length === 1, 1000), "the first call is waiting to retry (its body released)");
@@ -401,7 +401,7 @@ describe("workerd", () => {
   test("a retry stopped after its response was released: the status, headers and a readable empty body", T, async () => {
     const p = uniquePath("w-released");
     srv.script(p, [{ status: 503, body: "down" }]);
-    const spec = { url: srv.url(p), instance: "w-released", defaults: { breaker: { minimumRequests: 2, failureRatio: 0.5 }, budget: false, jitter: "none" } };
+    const spec = { url: srv.url(p), instance: "w-released", defaults: { breaker: { minimumRequests: 2, failureRatio: 0.5, openMs: 30000 }, budget: false, jitter: "none" } };
     const slow = harnessCall(mf, { ...spec, retry: { baseDelayMs: 600 } });
     // Once its 503 is answered, the first call is in its wait; a second failure opens the breaker.
     assert.ok(await until(() => srv.requests(p).length === 1 && srv.requests(p)[0].finished, 1000));
