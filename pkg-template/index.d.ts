@@ -55,14 +55,23 @@ export interface BreakerOptions {
 }
 
 export interface BudgetOptions {
-  /** Tokens in a full bucket (one bucket per breaker key). Default 100. */
+  /** Tokens in a full bucket (one bucket per breaker key). Default 500. */
   capacity?: number;
-  /** Tokens a retry after a retryable status takes. Default 10. */
+  /** Tokens a retry after a retryable status takes. Default 5. */
   retryCost?: number;
   /** Tokens a retry after a network error or attempt timeout takes. Default 10. */
   timeoutCost?: number;
   /** Tokens each success gives back (never above capacity). Default 1. */
   successRefund?: number;
+}
+
+export interface RetryCapOptions {
+  /** Retries allowed per call of the key over the window, in [0, 1]. Default 0.1. */
+  ratio?: number;
+  /** Length of the sliding window. Default 10000. */
+  windowMs?: number;
+  /** Calls needed in the window before the cap binds. Default 100. */
+  minimumCalls?: number;
 }
 
 export interface PacerOptions {
@@ -109,6 +118,10 @@ export interface RetryOptions {
   breaker?: BreakerOptions | boolean;
   /** Retry budget settings, or false to turn it off. Default on. */
   budget?: BudgetOptions | boolean;
+  /** A busy key's retries at most `ratio` of its calls over `windowMs` (denials count in
+   *  budgetDenials), or false. On by default with the default budget; options that set
+   *  `budget` without `retryCap` turn it off, so explicit budget settings mean what they say. */
+  retryCap?: RetryCapOptions | boolean;
   /** Adaptive retry pacing shared by every caller of the same key in the isolate: each retry
    *  also waits for the key's next free slot, an interval that grows on failures and shrinks on
    *  successes. Off by default (an extension beyond the contract); true for the defaults. */

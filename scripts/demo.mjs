@@ -4,7 +4,9 @@
 // workerd through Miniflare, calling flaky upstreams on 127.0.0.1. Prints what retryFetch did:
 // each retry with its reason and wait, the outcome, then a sustained outage in which the
 // circuit breaker opens and refuses calls fast (with no request reaching the upstream), then
-// recovery through half-open. Needs the package built in pkg/ (make demo builds it first).
+// recovery through half-open. The Worker's onBreaker and onStorm callbacks (SPEC 8) report
+// each breaker change and each retry storm entered or left; the demo prints them as they come.
+// Needs the package built in pkg/ (make demo builds it first).
 // Everything runs locally; every server and workerd is stopped before exit.
 import http from "node:http";
 import fs from "node:fs";
@@ -16,7 +18,12 @@ import { Miniflare } from "miniflare";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workerDir = path.join(root, "examples", "worker");
-const OPEN_MS = 1500; // the breaker's open period in this demo (30 s by default)
+const OPEN_MS = 1500; // the breaker's open period in this demo (20 ms by default, doubling to maxOpenMs)
+// Storm detection in this demo: a storm is when retries pass 10% of an origin's attempts over
+// the last 3 s, once it has at least 4 (the defaults: 10 s and 20 attempts).
+const STORM_WINDOW_MS = 3000;
+const STORM_MIN_ATTEMPTS = 4;
+const T0 = Date.now();
 
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code) => (s) => (tty ? `\x1b[${code}m${s}\x1b[0m` : String(s));
@@ -146,17 +153,38 @@ function compatibilityDate() {
 }
 
 // ---------------------------------------------------------------- the story
+// Every answer of the Worker carries the onBreaker/onStorm events since the last one; they
+// are printed at once, before what the answer itself says.
+const seen = { breaker: [], storm: [] };
+function printEvents(events = []) {
+  for (const ev of events) {
+    seen[ev.type].push(ev);
+    const when = dim(`at +${secs(ev.at - T0)}`);
+    if (ev.type === "breaker") {
+      const colour = ev.state === "closed" ? green : ev.state === "open" ? red : yellow;
+      say(`  ${bold("⚡ onBreaker")} ${ev.key} → ${colour(ev.state)} ${when}`);
+    } else {
+      const ratio = `${Math.round(ev.retryRatio * 100)}% of ${ev.attempts} attempts are retries over ${secs(ev.windowMs)}`;
+      const text = ev.state === "storm" ? red("retry storm") : green("calm again");
+      say(`  ${bold("⚡ onStorm")}   ${ev.key} → ${text} ${dim(`(${ratio})`)} ${when}`);
+    }
+  }
+}
+
 async function callWorker(mf, upstreamUrl, query = "") {
   const started = Date.now();
   const res = await mf.dispatchFetch(`http://worker.local/?url=${encodeURIComponent(upstreamUrl)}${query}`);
   const report = await res.json();
   report.wallMs = Date.now() - started;
+  printEvents(report.events);
   return report;
 }
 
 async function breakerOf(mf, url) {
   const res = await mf.dispatchFetch(`http://worker.local/__breaker?url=${encodeURIComponent(url)}`);
-  return (await res.json()).breaker;
+  const answer = await res.json();
+  printEvents(answer.events);
+  return answer.breaker;
 }
 
 function breakerText(b) {
@@ -205,6 +233,7 @@ async function scene1(mf, flaky) {
 async function scene2(mf, down) {
   say(bold(`② A sustained outage: every request to a second upstream gets 503`));
   say(`  breaker: opens at a failure ratio >= 0.5 over >= 4 outcomes, stays open ${OPEN_MS} ms; each call makes <= 2 attempts`);
+  say(`  storm alert: retries above 10% of the origin's attempts over ${secs(STORM_WINDOW_MS)} (from ${STORM_MIN_ATTEMPTS} attempts)`);
   down.script([{ status: 503, body: "down for maintenance" }]);
   const url = `${down.origin}/outage`;
   let opened = false;
@@ -217,6 +246,8 @@ async function scene2(mf, down) {
     opened = report.breaker.state === "open";
   }
   check(opened, "the breaker did not open during the outage");
+  check(seen.breaker.some((e) => e.state === "open" && e.key === down.origin), "onBreaker did not report the breaker opening");
+  check(seen.storm.some((e) => e.state === "storm" && e.key === down.origin), "onStorm did not report the retry storm");
   say(`  ${red("the breaker is open:")} calls are now refused without touching the upstream`);
   for (let i = 1; i <= 3; i++) {
     const before = down.log.length;
@@ -258,10 +289,16 @@ async function scene3(mf, down) {
   check(report.outcome === "response" && report.status === 200, `the probe should succeed, got ${JSON.stringify(report)}`);
   say(`  probe: ${green(report.status)} ${JSON.stringify(report.body)}, ${down.log.length - before} request → breaker ${breakerText(report.breaker)}`);
   check(report.breaker.state === "closed", `a successful probe should close the breaker, it is ${report.breaker.state}`);
-  for (let i = 1; i <= 2; i++) {
+  // Calm again once the outage's retries have left the storm window.
+  const calm = () => seen.storm.some((e) => e.state === "calm" && e.key === down.origin);
+  for (let i = 1; i <= 2 || (!calm() && i <= 12); i++) {
+    if (i > 2) await sleep(300);
     report = await callWorker(mf, url);
     say(`  request ${i} after recovery: ${green(report.status)} in ${report.wallMs} ms, breaker ${report.breaker.state}`);
   }
+  check(calm(), "onStorm did not report the storm's end");
+  const states = seen.breaker.filter((e) => e.key === down.origin).map((e) => e.state);
+  check(["open", "half-open", "closed"].every((s) => states.includes(s)), `onBreaker reported ${states.join(", ")} for the outage`);
   say();
 }
 
@@ -320,6 +357,9 @@ async function main() {
         BREAKER_FAILURE_RATIO: "0.5",
         BREAKER_WINDOW_MS: "10000",
         BREAKER_OPEN_MS: String(OPEN_MS),
+        BREAKER_MAX_OPEN_MS: String(OPEN_MS),
+        STORM_WINDOW_MS: String(STORM_WINDOW_MS),
+        STORM_MIN_ATTEMPTS: String(STORM_MIN_ATTEMPTS),
       },
       cf: false, // no request.cf fetched from workers.cloudflare.com: stay offline
     });
@@ -335,7 +375,7 @@ async function main() {
     const stats = await (await mf.dispatchFetch("http://worker.local/__stats")).json();
     say(bold("retryFetch.stats() in the Worker's isolate:"));
     say(`  ${stats.calls} calls, ${stats.attempts} attempts, ${stats.retries} retries, ${stats.successes} successes, ${stats.failures} failures, ` +
-      `${stats.breakerRejections} refused by the breaker, ${stats.retryAfterWaits} Retry-After waits; latency p50 ${stats.latencyMs.p50} ms, p99 ${stats.latencyMs.p99} ms`);
+      `${stats.breakerRejections} refused by the breaker, ${stats.retryAfterWaits} Retry-After waits, ${stats.storms} retry storms; latency p50 ${stats.latencyMs.p50} ms, p99 ${stats.latencyMs.p99} ms`);
     say();
     say(green(`demo finished in ${secs(Date.now() - t0)}`));
   } catch (error) {

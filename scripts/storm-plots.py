@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Draws the storm simulator's results as hand-written SVG (Python 3 standard library only).
 
-usage: storm-plots.py OCC_CSV OUTAGE_CSV OUT_DIR [SERIES_CSV [OUTAGE_LOG [CANDIDATES_CSV]]]
+usage: storm-plots.py OCC_CSV OUTAGE_CSV OUT_DIR [SERIES_CSV [OUTAGE_LOG [CANDIDATES_CSV
+                     [SCENARIOS_CSV]]]]
 
 Writes OUT_DIR/storm-occ-time.svg and storm-occ-calls.svg (x = clients, one line per
 algorithm, as in the AWS blog post; algorithms beyond the blog's, named with a "+", are drawn
@@ -9,7 +10,9 @@ dashed), storm-occ-vs-fulljitter.svg (each such algorithm's change in time and c
 FullJitter, per client count), storm-outage.svg (grouped bars per strategy and fleet) and,
 given the per-100 ms series, storm-outage-series.svg (server arrivals over time) and, given the
 `storm candidates` CSV, storm-candidates.svg (each shared-isolate candidate's change in time
-and calls against FullJitter, one panel per network speed).
+and calls against FullJitter, one panel per network speed) and, given the `storm scenarios`
+CSV, storm-scenarios.svg (success, success after the trigger and amplification during it, per
+scenario, for NoRetry, FullJitter, the old defaults and today's).
 """
 
 import csv
@@ -333,6 +336,46 @@ def outage_chart(rows, path, subtitle):
     svg.write(path)
 
 
+def scenarios_chart(rows, path, strategies=("NoRetry", "FullJitter", "OldDefaults", "Defaults")):
+    scenarios = list(OrderedDict.fromkeys(r["scenario"] for r in rows))
+    data = {(r["scenario"], r["strategy"]): r for r in rows}
+    panels = [
+        ("success", "Success rate (all calls)", "fraction"),
+        ("success_after", "Success of calls started in the 10 s after the trigger", "fraction"),
+        ("amp_trigger", "Load amplification during the trigger", "server arrivals ÷ calls"),
+    ]
+    pw, ph = 900, 230
+    svg = Svg(pw + 60, len(panels) * (ph + 90) + 110)
+    svg.text(svg.width / 2, 24, "Scenarios: the defaults against sending once (storm -- scenarios)",
+             16, "middle", "bold")
+    for p, (col, title, ylabel) in enumerate(panels):
+        left, top = 80, 80 + p * (ph + 90)
+        values = [float(r[col]) for r in rows if r["strategy"] in strategies]
+        vmax = 1.0 if col != "amp_trigger" else max(values + [1.0])
+        ylim = (0, vmax * 1.1)
+        ax = Axes(svg, left, top, pw - 90, ph, (0, len(scenarios)), ylim)
+        ax.frame([], "", ylabel, title)
+        group = (pw - 90) / len(scenarios)
+        bar = group * 0.8 / len(strategies)
+        for ci, scenario in enumerate(scenarios):
+            for si, strat in enumerate(strategies):
+                r = data.get((scenario, strat))
+                if r is None:
+                    continue
+                x = left + ci * group + group * 0.1 + si * bar
+                v = float(r[col])
+                svg.rect(x, ax.y(v), bar - 1, ax.y(0) - ax.y(v), PALETTE[si % len(PALETTE)])
+                svg.text(x + bar / 2, ax.y(v) - 3, f"{v:.2f}", 8, "middle", color="#333")
+            svg.text(left + ci * group + group / 2, top + ph + 16, scenario, 11, "middle")
+        if col == "amp_trigger":
+            svg.line(left, ax.y(1.1), left + pw - 90, ax.y(1.1), "#c00", 1, "4 3")
+    for si, strat in enumerate(strategies):
+        x, y = 90 + si * 200, svg.height - 18
+        svg.rect(x, y - 10, 14, 12, PALETTE[si % len(PALETTE)])
+        svg.text(x + 20, y, strat, 12)
+    svg.write(path)
+
+
 def series_chart(path_in, path_out, fleet, strategies, capacity_per_ms, outage, stop):
     """Two stacked panels over time: requests reaching the server, and calls that succeeded."""
     rows = [r for r in read_csv(path_in) if r["clients"] == fleet and r["strategy"] in strategies]
@@ -391,6 +434,7 @@ def main(argv):
     series_csv = argv[4] if len(argv) > 4 else None
     log = argv[5] if len(argv) > 5 else None
     candidates_csv = argv[6] if len(argv) > 6 else None
+    scenarios_csv = argv[7] if len(argv) > 7 else None
     occ = read_csv(occ_csv)
     occ_chart(occ, "time_ms", f"{out}/storm-occ-time.svg",
               "OCC contention: time until the last client completes", "milliseconds (log scale)", True)
@@ -399,6 +443,8 @@ def main(argv):
     occ_versus(occ, f"{out}/storm-occ-vs-fulljitter.svg")
     if candidates_csv:
         candidates_chart(read_csv(candidates_csv), f"{out}/storm-candidates.svg")
+    if scenarios_csv:
+        scenarios_chart(read_csv(scenarios_csv), f"{out}/storm-scenarios.svg")
     outage = read_csv(outage_csv)
     subtitle = ""
     if log:

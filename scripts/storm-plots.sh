@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the storm simulator (examples/storm.rs) in both modes and writes its results and plots
 # to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-occ-vs-fulljitter.svg,
-# storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg and
-# storm-outage-series.svg. The plots are hand-written SVG from
+# storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg,
+# storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients) and
+# storm-scenarios.svg. The plots are hand-written SVG from
 # scripts/storm-plots.py (Python 3 standard library only). Deterministic for a seed:
 #   SEED=1 bash scripts/storm-plots.sh
 # QUICK=1 runs both modes with --quick (seconds, for CI) and writes to target/storm-quick/
@@ -38,11 +39,17 @@ done
 { cat "$tmp/cand-3.csv"; tail -n +2 "$tmp/cand-10.csv"; tail -n +2 "$tmp/cand-30.csv"; } > "$tmp/candidates.csv"
 storm outage "${quick[@]}" --seed "$seed" --series "$tmp/series.csv" > "$tmp/outage.csv" 2> "$tmp/outage.log"
 cat "$tmp/outage.log" >&2
+if [ ${#quick[@]} -eq 0 ]; then
+  storm scenarios --clients 100000 --seed "$seed" > "$tmp/scenarios.csv"
+else
+  storm scenarios --quick --seed "$seed" > "$tmp/scenarios.csv"
+fi
 cp "$tmp/occ.csv" "$out/storm-occ.csv"
 cp "$tmp/outage.csv" "$out/storm-outage.csv"
 cp "$tmp/candidates.csv" "$out/storm-candidates.csv"
+cp "$tmp/scenarios.csv" "$out/storm-scenarios.csv"
 python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$out" "$tmp/series.csv" \
-  "$tmp/outage.log" "$out/storm-candidates.csv"
+  "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv"
 echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-candidates.csv, storm-occ-time.svg," \
   "storm-occ-calls.svg, storm-occ-vs-fulljitter.svg, storm-candidates.svg, storm-outage.svg," \
-  "storm-outage-series.svg" >&2
+  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg" >&2

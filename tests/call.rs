@@ -60,9 +60,6 @@ fn one_shot(engine: &mut Engine, policy: &Policy, now: u64, o: Outcome) -> Actio
     outcome(&mut call, engine, policy, o, now + 10)
 }
 
-/// The budget of SPEC 6's table (the defaults up to issue 9), which these figures follow.
-const SPEC6_BUDGET: BudgetSettings = BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
-
 fn counters(engine: &Engine) -> Counters {
     engine.stats.counters.clone()
 }
@@ -163,7 +160,7 @@ fn decorrelated_jitter_grows_from_the_previous_wait() {
 
 #[test]
 fn a_success_after_retries_resolves_and_earns_the_refund() {
-    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
@@ -230,7 +227,7 @@ fn retry_false_means_one_attempt() {
 fn network_errors_and_attempt_timeouts_are_retried_and_cost_timeout_cost() {
     let p = Policy {
         attempt_timeout_ms: Some(300),
-        budget: Some(SPEC6_BUDGET),
+        budget: Some(BudgetSettings::default()),
         max_attempts: 4,
         ..plain()
     };
@@ -302,7 +299,7 @@ fn retry_after_as_an_http_date_is_measured_against_the_clock() {
 
 #[test]
 fn retry_after_above_max_retry_after_returns_the_response_at_once() {
-    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() }; // maxRetryAfterMs 60000
+    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() }; // maxRetryAfterMs 60000
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     let a = c.on_outcome(&mut e, &p, Outcome::Response(503), &retry_after(b"61"), 10, 0.0).unwrap();
@@ -355,7 +352,7 @@ fn ratelimit_fields_are_used_when_retry_after_is_absent() {
 
 #[test]
 fn a_deadline_that_would_cut_a_wait_settles_with_the_last_outcome() {
-    let p = Policy { timeout_ms: Some(250), budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { timeout_ms: Some(250), budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, a) = Call::start(&mut e, &p, KEY, true, 1000);
     // No attemptTimeoutMs: the attempt is cut by the deadline itself.
@@ -457,7 +454,7 @@ fn a_zero_timeout_sends_nothing() {
 
 #[test]
 fn a_late_resume_past_the_deadline_settles_last_and_refunds_the_retry() {
-    let p = Policy { timeout_ms: Some(500), budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { timeout_ms: Some(500), budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
@@ -487,7 +484,7 @@ fn guarded(max_attempts: u32) -> Policy {
     Policy {
         max_attempts,
         breaker: Some(breaker_settings()),
-        budget: Some(SPEC6_BUDGET),
+        budget: Some(BudgetSettings::default()),
         ..plain()
     }
 }
@@ -749,7 +746,6 @@ fn no_breaker_no_refusals() {
 fn instance() -> Policy {
     Policy {
         jitter: Jitter::None,
-        budget: Some(SPEC6_BUDGET),
         breaker: Some(BreakerSettings {
             failure_ratio: 0.5,
             open_ms: 30_000,
@@ -910,7 +906,7 @@ fn refunds_never_fill_the_bucket_above_capacity() {
 
 #[test]
 fn decline_gives_the_tokens_back() {
-    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     assert_eq!(outcome(&mut c, &mut e, &p, Outcome::NetworkError, 10), backoff(1, 100, RetryReason::Network));
@@ -925,7 +921,7 @@ fn decline_gives_the_tokens_back() {
 
 #[test]
 fn abort_during_a_wait_gives_the_tokens_back() {
-    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 10);
@@ -941,7 +937,7 @@ fn abort_during_a_wait_gives_the_tokens_back() {
 
 #[test]
 fn reports_out_of_phase_are_refused_and_change_nothing() {
-    let p = Policy { budget: Some(SPEC6_BUDGET), ..plain() };
+    let p = Policy { budget: Some(BudgetSettings::default()), ..plain() };
     let mut e = Engine::with_defaults(&p);
     let (mut c, _) = Call::start(&mut e, &p, KEY, true, 0);
     // In flight: nothing to resume or decline.
@@ -1059,4 +1055,62 @@ fn breaker_changes_and_storms_are_recorded_as_events_while_listened_for() {
     let (mut c, _) = Call::start(&mut e, &p, "https://other.test", true, 7000);
     outcome(&mut c, &mut e, &p, Outcome::Response(503), 7010);
     assert_eq!(e.pending_events(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The retry cap (README, "Defaults that never make things worse"): on with the default budget
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_default_budget_is_spec_6_and_the_retry_cap_holds_a_busy_key_to_a_tenth() {
+    assert_eq!(
+        BudgetSettings::default(),
+        BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 }
+    );
+    let p = Policy { jitter: Jitter::None, breaker: None, ..Policy::default() };
+    let mut e = Engine::with_defaults(&p);
+    // 99 calls that fail once each and retry: below minimumCalls (100) the cap does not bind,
+    // and the bucket pays (99 x 5 = 495 of 500).
+    for i in 0..99 {
+        let (mut c, _) = Call::start(&mut e, &p, KEY, true, i);
+        assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), i + 1), backoff(1, 100, RetryReason::Status));
+    }
+    assert_eq!(e.budget_tokens(KEY), Some(5));
+    // Successes refill the bucket, but 99 retries in the window are past a tenth of the calls.
+    for i in 0..500 {
+        one_shot(&mut e, &p, 200 + i, Outcome::Response(200));
+    }
+    assert_eq!(e.budget_tokens(KEY), Some(500));
+    assert_eq!(one_shot(&mut e, &p, 800, Outcome::Response(503)), Action::Settle(Settle::Last));
+    assert_eq!(e.stats.counters.budget_denials, 1);
+    // 400 more calls: 1000 calls in the window allow 100 retries, one more than the 99 taken.
+    for i in 0..399 {
+        one_shot(&mut e, &p, 900 + i, Outcome::Response(200));
+    }
+    assert_eq!(one_shot(&mut e, &p, 1400, Outcome::Response(503)), backoff(1, 100, RetryReason::Status));
+    assert_eq!(one_shot(&mut e, &p, 1401, Outcome::Response(503)), Action::Settle(Settle::Last));
+    // A window (10 s) later the old calls and retries are gone: quiet again.
+    assert_eq!(one_shot(&mut e, &p, 12_000, Outcome::Response(503)), backoff(1, 100, RetryReason::Status));
+}
+
+#[test]
+fn options_that_set_the_budget_or_retry_cap_false_turn_the_cap_off() {
+    let budget = Value::Object(vec![(String::from("capacity"), Value::Number(500.0))]);
+    let with_budget = options::apply(&Policy::default(), &[(String::from("budget"), budget.clone())], Scope::Defaults);
+    assert_eq!(with_budget.map(|p| p.retry_cap), Ok(None));
+    let both = [(String::from("budget"), budget), (String::from("retryCap"), Value::Bool(true))];
+    let kept = options::apply(&Policy::default(), &both, Scope::PerCall).map(|p| p.retry_cap.is_some());
+    assert_eq!(kept, Ok(true));
+    let off = options::apply(&Policy::default(), &[(String::from("retryCap"), Value::Bool(false))], Scope::PerCall);
+    assert_eq!(off.map(|p| p.retry_cap), Ok(None));
+    let bad = Value::Object(vec![(String::from("ratio"), Value::Number(1.5))]);
+    let e = options::apply(&Policy::default(), &[(String::from("retryCap"), bad)], Scope::Defaults).map_err(|e| e.option);
+    assert_eq!(e, Err(String::from("retryCap.ratio")));
+    // Without the cap a busy key retries as far as the bucket pays.
+    let p = Policy { jitter: Jitter::None, breaker: None, retry_cap: None, ..Policy::default() };
+    let mut e = Engine::with_defaults(&p);
+    for i in 0..200 {
+        one_shot(&mut e, &p, i, Outcome::Response(200));
+    }
+    assert!((0..100).all(|i| one_shot(&mut e, &p, 300 + i, Outcome::Response(503)) != Action::Settle(Settle::Last)));
 }

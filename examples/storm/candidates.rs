@@ -323,6 +323,7 @@ fn policy() -> Policy {
         respect_retry_after: false,
         breaker: None,
         budget: None,
+        retry_cap: None,
         ..Policy::default()
     }
 }

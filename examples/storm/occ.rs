@@ -100,6 +100,7 @@ impl Algorithm {
             attempt_timeout_ms: None,
             breaker: None,
             budget: None,
+            retry_cap: None,
             pacer,
             ..Policy::default()
         }

@@ -147,6 +147,7 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
         attempt_timeout_ms: Some(args.attempt_timeout_ms),
         breaker: None,
         budget: None,
+        retry_cap: None,
         ..Policy::default()
     };
     // The settings that were the defaults up to issue 9 (fixed here, so the figures keep
@@ -245,6 +246,8 @@ pub struct Report {
     pub successes: u64,
     pub calls_after: u64,
     pub successes_after: u64,
+    /// Calls started in the `window_ms` after the trigger (`offered_recovery`) that succeeded.
+    pub successes_recovery: u64,
     pub offered_outage: u64,
     pub arrivals_outage: u64,
     pub offered_recovery: u64,
@@ -386,10 +389,14 @@ impl Sim<'_> {
                     let success = how == Settle::Last
                         && live.call.last_outcome().is_some_and(|o| is_success(o, self.policy));
                     let after = live.started >= self.outage_end;
+                    let recovery = after && live.started < self.outage_end + self.args.window_ms;
                     if success {
                         self.report.successes += 1;
                         if after {
                             self.report.successes_after += 1;
+                        }
+                        if recovery {
+                            self.report.successes_recovery += 1;
                         }
                         if let Some(row) = self.series_row(t) {
                             row.successes += 1;

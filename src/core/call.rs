@@ -229,6 +229,10 @@ impl Call {
             if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
                 return self.settle(engine, policy, now, Settle::Last);
             }
+            if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
+                engine.stats.counters.budget_denials += 1;
+                return self.settle(engine, policy, now, Settle::Last);
+            }
             if let Some(settings) = &policy.budget {
                 let cost = match outcome {
                     Outcome::Response(_) => settings.retry_cost,
@@ -239,6 +243,9 @@ impl Call {
                     return self.settle(engine, policy, now, Settle::Last);
                 }
                 tokens = cost;
+            }
+            if let Some(settings) = &policy.retry_cap {
+                state.retry_cap.note_retry(settings, now);
             }
             if let Some(plan) = paced {
                 state.pacer.commit(plan);

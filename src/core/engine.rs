@@ -17,6 +17,7 @@ use super::budget::Budget;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
 use super::registry::{DEFAULT_CAPACITY, Registry};
+use super::retry_cap::RetryCap;
 use super::stats::Stats;
 use super::storm::{Change, Storm, StormSettings};
 
@@ -46,6 +47,8 @@ pub struct KeyState {
     /// Used only by policies with `pacer` set.
     pub pacer: Pacer,
     pub storm: Storm,
+    /// Used only by policies with `retry_cap` set.
+    pub retry_cap: RetryCap,
 }
 
 /// Which of a key's states a call uses: the settings in which it differs from the instance's,
@@ -119,6 +122,7 @@ impl Engine {
             budget: Budget::full(&budget),
             pacer: Pacer::default(),
             storm: Storm::default(),
+            retry_cap: RetryCap::default(),
         })
     }
 
@@ -169,11 +173,18 @@ impl Engine {
         Some(out)
     }
 
-    /// Counts an attempt of `key` sent at `now` for storm detection (`retry`: not a call's
-    /// first attempt).
+    /// Counts an attempt of `key` sent at `now` for storm detection and, a call's first
+    /// (`retry` false), for the retry cap.
     pub fn note_attempt(&mut self, key: &str, policy: &Policy, now: u64, retry: bool) {
-        let Some(settings) = self.storm else { return };
+        let storm = self.storm;
+        if storm.is_none() && (retry || policy.retry_cap.is_none()) {
+            return;
+        }
         let Some(state) = self.key_state(key, policy) else { return };
+        if let (Some(settings), false) = (&policy.retry_cap, retry) {
+            state.retry_cap.note_call(settings, now);
+        }
+        let Some(settings) = storm else { return };
         if let Some(change) = state.storm.record(&settings, now, retry) {
             if change.storm {
                 self.stats.counters.storms += 1;

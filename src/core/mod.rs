@@ -17,13 +17,16 @@ pub mod pacer;
 pub mod policy;
 pub mod presets;
 pub mod registry;
+pub mod retry_cap;
 pub mod rng;
 pub mod stats;
 pub mod storm;
+pub mod window;
 
 pub use call::{Action, Call, Settle};
 pub use classify::Outcome;
 pub use engine::Engine;
 pub use pacer::PacerSettings;
 pub use policy::{BreakerSettings, BudgetSettings, Jitter, Policy};
+pub use retry_cap::RetryCapSettings;
 pub use storm::StormSettings;

@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet, StormSettings};
+use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet, StormSettings};
 
 /// A JS value, as far as validation needs to know it.
 #[derive(Clone, Debug, PartialEq)]
@@ -287,6 +287,29 @@ fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>
     Ok(Some(s))
 }
 
+fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of retry cap settings";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("retryCap", e))? {
+        if *value == Value::Undefined {
+            continue;
+        }
+        let checked = match key.as_str() {
+            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| s.ratio = r),
+            "windowMs" => millis(value).map(|n| s.window_ms = n),
+            "minimumCalls" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_calls = n),
+            _ => Err("is not a retry cap setting"),
+        };
+        checked.map_err(|e| OptionError::nested("retryCap", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
@@ -324,6 +347,10 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
                 p.pacer = pacer(value, base.pacer)?;
                 Ok(())
             }
+            "retryCap" => {
+                p.retry_cap = retry_cap(value, base.retry_cap)?;
+                Ok(())
+            }
             "storm" if scope == Scope::Defaults => {
                 p.storm = storm(value, base.storm)?;
                 Ok(())
@@ -333,6 +360,12 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
             _ => Err("is not a retry option"),
         };
         checked.map_err(|e| OptionError::new(name, e))?;
+    }
+    // The retry cap belongs to the default budget: options that set `budget` and say nothing
+    // of `retryCap` get exactly the bucket of SPEC 6 (see `super::retry_cap`).
+    let set = |name: &str| options.iter().any(|(k, v)| k == name && *v != Value::Undefined);
+    if set("budget") && !set("retryCap") {
+        p.retry_cap = None;
     }
     Ok(p)
 }

@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 pub use super::pacer::PacerSettings;
+pub use super::retry_cap::RetryCapSettings;
 pub use super::storm::StormSettings;
 
 /// How a backoff step is randomised (SPEC 2).
@@ -59,9 +60,8 @@ pub struct BudgetSettings {
 
 impl Default for BudgetSettings {
     fn default() -> Self {
-        // Retries at most a tenth of the successes once the bucket is spent (gRPC's and SRE's
-        // 10%), with a burst of ten retries: amplification stays below 1.1x in every scenario.
-        BudgetSettings { capacity: 100, retry_cost: 10, timeout_cost: 10, success_refund: 1 }
+        // SPEC 6. Busy keys are held nearer 10 % by the retry cap (`Policy::retry_cap`).
+        BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 }
     }
 }
 
@@ -116,6 +116,9 @@ pub struct Policy {
     pub pacer: Option<PacerSettings>,
     /// Retry-storm detection (an instance setting: only the defaults' counts).
     pub storm: Option<StormSettings>,
+    /// Retries of a busy key at most a share of its calls (see [`super::retry_cap`]); on by
+    /// default, off where options set `budget` without it.
+    pub retry_cap: Option<RetryCapSettings>,
 }
 
 pub const DEFAULT_RETRY_ON: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -141,6 +144,7 @@ impl Default for Policy {
             budget: Some(BudgetSettings::default()),
             pacer: None,
             storm: Some(StormSettings::default()),
+            retry_cap: Some(RetryCapSettings::default()),
         }
     }
 }

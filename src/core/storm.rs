@@ -2,11 +2,13 @@
 //! `ratio` of the key's attempts in the last `windowMs`, with at least `minimumAttempts`
 //! attempts in it.
 //!
-//! Like the breaker's window, attempts are counted in ten buckets of a tenth of `windowMs`
-//! (rounded up), so memory is fixed. The state is checked at every attempt. A key leaves the
+//! Attempts are counted in a [`Window`] (ten buckets of a tenth of `windowMs`), so memory is
+//! fixed. The state is checked at every attempt. A key leaves the
 //! storm when retries fall to half of `ratio` or fewer (or the window holds fewer than
 //! `minimumAttempts`): without that margin a key sitting at the threshold would enter and
 //! leave at every other attempt.
+
+use super::window::Window;
 
 /// Storm detection settings. JS option (instance only): `storm: false | { ratio, windowMs,
 /// minimumAttempts }`.
@@ -23,15 +25,6 @@ impl Default for StormSettings {
     }
 }
 
-const BUCKETS: usize = 10;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Bucket {
-    slice: u64,
-    attempts: u32,
-    retries: u32,
-}
-
 /// A change of a key's storm state, as the detector reports it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Change {
@@ -42,7 +35,7 @@ pub struct Change {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Storm {
-    buckets: [Bucket; BUCKETS],
+    window: Window,
     in_storm: bool,
 }
 
@@ -54,24 +47,8 @@ impl Storm {
     /// Counts an attempt sent at `now` (`retry`: not a call's first) and says whether the key
     /// entered or left a storm with it.
     pub fn record(&mut self, settings: &StormSettings, now: u64, retry: bool) -> Option<Change> {
-        let width = settings.window_ms.div_ceil(BUCKETS as u64).max(1);
-        let slice = now / width;
-        let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
-        if let Some(bucket) = self.buckets.get_mut(index) {
-            if bucket.slice != slice {
-                *bucket = Bucket { slice, attempts: 0, retries: 0 };
-            }
-            bucket.attempts = bucket.attempts.saturating_add(1);
-            bucket.retries = bucket.retries.saturating_add(u32::from(retry));
-        }
-        let (attempts, retries) = self
-            .buckets
-            .iter()
-            .filter(|b| {
-                let start = b.slice.saturating_mul(width);
-                start <= now && start.saturating_add(settings.window_ms) > now
-            })
-            .fold((0u32, 0u32), |(a, r), b| (a.saturating_add(b.attempts), r.saturating_add(b.retries)));
+        self.window.add(settings.window_ms, now, [1, u32::from(retry)]);
+        let [attempts, retries] = self.window.totals(settings.window_ms, now);
         let retry_ratio = f64::from(retries) / f64::from(attempts.max(1));
         let enough = attempts >= settings.minimum_attempts;
         let storm = if self.in_storm {

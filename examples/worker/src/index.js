@@ -8,6 +8,12 @@
 //   POST /?url=...  with Idempotency-Key         POST is only retried with that header
 //   GET  /__stats                                this isolate's retry statistics
 //   GET  /__breaker?url=...                      the breaker for that URL's origin
+//   GET  /__events                               breaker and storm events not yet reported
+//
+// Every JSON answer carries `events`: what onBreaker and onStorm (SPEC 8) reported since the
+// last answer, e.g. { type: "breaker", key, state: "open", at } or { type: "storm", key,
+// state: "storm", retryRatio, attempts, windowMs, at }. A real Worker would send these to
+// its logs or alerting (console.log shows them in `wrangler tail`).
 //
 // Per-request knobs (query parameters, all optional): attempts, baseDelayMs, attemptTimeoutMs,
 // timeoutMs, abortAfterMs (abort the call from the outside after that long).
@@ -18,6 +24,13 @@ import { createRetryFetch, CircuitOpenError } from "edge-retry";
 
 let retryFetch = null;
 
+// onBreaker and onStorm events, kept until the next answer reports them (at most 100).
+const events = [];
+function record(type, ev) {
+  events.push({ type, ...ev });
+  if (events.length > 100) events.shift();
+}
+
 // Built on the first request, from the Worker's vars (env is not visible at module scope).
 function client(env) {
   if (retryFetch) return retryFetch;
@@ -25,20 +38,30 @@ function client(env) {
     const value = env[name];
     return value === undefined || value === "" ? fallback : Number(value);
   };
+  // A var left unset leaves the library's default (an option set to undefined is not set).
   retryFetch = createRetryFetch({
     maxAttempts: num("MAX_ATTEMPTS", 4),
     baseDelayMs: num("BASE_DELAY_MS", 100),
     breaker: {
-      minimumRequests: num("BREAKER_MIN_REQUESTS", 10),
-      failureRatio: num("BREAKER_FAILURE_RATIO", 0.5),
-      windowMs: num("BREAKER_WINDOW_MS", 30000),
-      openMs: num("BREAKER_OPEN_MS", 30000),
+      minimumRequests: num("BREAKER_MIN_REQUESTS"),
+      failureRatio: num("BREAKER_FAILURE_RATIO"),
+      windowMs: num("BREAKER_WINDOW_MS"),
+      openMs: num("BREAKER_OPEN_MS"),
+      maxOpenMs: num("BREAKER_MAX_OPEN_MS"),
     },
+    storm: {
+      ratio: num("STORM_RATIO"),
+      windowMs: num("STORM_WINDOW_MS"),
+      minimumAttempts: num("STORM_MIN_ATTEMPTS"),
+    },
+    onBreaker: (ev) => record("breaker", ev),
+    onStorm: (ev) => record("storm", ev),
   });
   return retryFetch;
 }
 
 function json(value, status = 200) {
+  value = { ...value, events: events.splice(0) };
   return new Response(JSON.stringify(value, null, 2) + "\n", {
     status,
     headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
@@ -123,6 +146,7 @@ export default {
     const url = new URL(request.url);
     try {
       if (url.pathname === "/__stats") return json(client(env).stats());
+      if (url.pathname === "/__events") return json({});
       if (url.pathname === "/__breaker") {
         const origin = targetOf(url, env).origin;
         return json({ origin, breaker: client(env).breaker(origin) });

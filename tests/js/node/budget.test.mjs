@@ -154,23 +154,52 @@ describe("§6 retry budget", () => {
   });
 });
 
-describe("§6 defaults { capacity 100, retryCost 10, timeoutCost 10, successRefund 1 } (README: scenario table)", () => {
-  test("capacity 100 at retryCost 10: 10 retries, then denial; successRefund 1", async () => {
+describe("§6 defaults { capacity 500, retryCost 5, timeoutCost 10, successRefund 1 }", () => {
+  test("capacity 500 at retryCost 5: 100 retries, then denial; successRefund 1", async () => {
     const path = uniquePath("default-status");
     const good = uniquePath("default-good");
     srv.script(path, [{ status: 503 }]);
     const rf = createRetryFetch({ ...QUICK, maxAttempts: 1000 });
-    assert.equal(await callCount(rf, srv.url(path)), 11);
+    assert.equal(await callCount(rf, srv.url(path)), 101);
     assert.equal(rf.stats().budgetDenials, 1);
-    await succeed(rf, srv.url(good), 10);
-    assert.equal(await callCount(rf, srv.url(path)), 2, "ten refunds of 1 pay one retry of 10");
+    await succeed(rf, srv.url(good), 5);
+    assert.equal(await callCount(rf, srv.url(path)), 2, "five refunds of 1 pay one retry of 5");
   });
 
-  test("timeoutCost 10 for network errors: 10 retries from a full bucket", async () => {
+  test("timeoutCost 10 for network errors: 50 retries from a full bucket", async () => {
     const path = uniquePath("default-net");
     srv.script(path, [{ reset: true }]);
     const rf = createRetryFetch({ ...QUICK, maxAttempts: 1000 });
     await assert.rejects(rf(srv.url(path)), TypeError);
-    await assertNoMoreRequests(srv, path, 11, 50);
+    await assertNoMoreRequests(srv, path, 51, 50);
+  });
+});
+
+describe("retry cap (README: scenario table): on with the default budget, for busy keys only", () => {
+  test("a busy key's retries stay within ratio of its calls; the denial counts in budgetDenials", async () => {
+    const good = uniquePath("cap-good");
+    const path = uniquePath("cap-503");
+    srv.script(path, [{ status: 503 }]);
+    const rf = createRetryFetch({ ...QUICK, maxAttempts: 2, retryCap: { minimumCalls: 10, ratio: 0.2 } });
+    await succeed(rf, srv.url(good), 10);
+    // 11 calls allow 2.2 retries, 12 allow 2.4: two calls retry; the third (13 calls, 3 > 2.6) does not.
+    assert.equal(await callCount(rf, srv.url(path)), 2);
+    assert.equal(await callCount(rf, srv.url(path)), 2);
+    assert.equal(await callCount(rf, srv.url(path)), 1);
+    assert.equal(rf.stats().budgetDenials, 1);
+  });
+
+  test("options that set budget (and not retryCap) get the bucket alone; retryCap: false too", async () => {
+    for (const options of [{ budget: { capacity: 500 } }, { retryCap: false }]) {
+      const good = uniquePath("nocap-good");
+      const path = uniquePath("nocap-503");
+      srv.script(path, [{ status: 503 }]);
+      const rf = createRetryFetch({ ...QUICK, maxAttempts: 2, ...options });
+      await succeed(rf, srv.url(good), 100);
+      // 120 calls, 20 retries: past the default cap's 10%, within the bucket (20 x 5 of 500).
+      for (let i = 0; i < 20; i++) assert.equal(await callCount(rf, srv.url(path)), 2);
+      assert.equal(rf.stats().budgetDenials, 0);
+    }
+    assert.throws(() => createRetryFetch({ retryCap: { ratio: 2 } }), (e) => e instanceof TypeError && /retryCap\.ratio/.test(e.message));
   });
 });
