@@ -2,13 +2,15 @@
 //! — fetch, timers, the caller's signal, bodies — and asks this module's handle API what to do
 //! next. Options arrive as bytes (`core::option_bytes`), encoded by `encode.js`.
 
+#[cfg(not(feature = "std"))]
+mod heap;
 mod exports;
 
 // Without std, the wasm brings its own allocator and panic handler. The core has no reachable
 // panic (clippy denies the ways to write one); were one reached, the instance traps.
 #[cfg(not(feature = "std"))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: heap::SizeClasses = heap::SizeClasses::new();
 
 #[cfg(not(feature = "std"))]
 #[panic_handler]
