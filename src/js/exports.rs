@@ -456,3 +456,68 @@ pub fn preset(index: u32, field: u32) -> f64 {
         _ => -1.0,
     }
 }
+
+/// The boundary as driver.js uses it, run in a real wasm instance (`wasm-pack test --node`).
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use alloc::vec;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// `{ name: number }` in option bytes.
+    fn one_number(name: &str, value: f64) -> Vec<u8> {
+        let mut bytes = vec![7, 1, 0, 0, 0];
+        bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(4);
+        bytes.extend_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    #[wasm_bindgen_test]
+    fn a_503_then_a_200_through_the_handle_api() {
+        let mut instance = Instance::new();
+        instance.seed(1, 2);
+        let id = instance.open(&one_number("maxAttempts", 2.0));
+        assert_eq!(instance.start(id, "http://a.test", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 5.0, 0.5), RETRY);
+        assert_eq!(instance.attempt(id), 1);
+        assert_eq!(instance.resume(id, 100.0), SEND);
+        assert_eq!(instance.outcome(id, RESPONSE, 200, None, None, None, None, 110.0, f64::NAN), SETTLE_LAST);
+        instance.close(id, 120.0);
+        assert_eq!((instance.stat(0), instance.stat(1), instance.stat(3)), (1.0, 2.0, 1.0));
+        assert_eq!(instance.breaker("http://a.test", 130.0), 0);
+        assert_eq!((instance.breaker_count(0), instance.breaker_count(1)), (1.0, 1.0));
+    }
+
+    #[wasm_bindgen_test]
+    fn refused_options_name_the_option_and_open_nothing() {
+        let mut instance = Instance::new();
+        assert_eq!(instance.open(&one_number("maxAttempts", 0.0)), ERROR);
+        assert!(instance.error().contains("\"maxAttempts\""));
+        assert!(!instance.configure(&one_number("retries", 3.0)));
+        assert!(instance.error().contains("\"retries\""));
+        assert_eq!(instance.open(&[5, 1, 0, 0, 0, b'x']), ERROR, "a string is no options object");
+        assert!(instance.error().contains("\"retry\""));
+        assert_eq!(instance.open(&[42]), ERROR, "bytes no encoder writes");
+        // Reports out of phase are a code, never a trap.
+        assert_eq!(instance.resume(7, 0.0), MISUSE);
+        assert_eq!(instance.outcome(7, RESPONSE, 200, None, None, None, None, 0.0, 0.0), MISUSE);
+    }
+
+    #[wasm_bindgen_test]
+    fn undefined_and_false_take_the_instance_s_policies() {
+        let mut instance = Instance::new();
+        assert!(instance.configure(&one_number("maxAttempts", 5.0)));
+        let defaults = instance.open(&[0]);
+        assert_eq!(instance.start(defaults, "k", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(instance.outcome(defaults, RESPONSE, 503, None, None, None, None, 1.0, 0.0), RETRY);
+        let single = instance.open(&[2]);
+        assert_eq!(instance.start(single, "k", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(instance.outcome(single, RESPONSE, 503, None, None, None, None, 1.0, 0.0), SETTLE_LAST);
+        assert_eq!(instance.origin_length("http://a.test:8080/x"), "http://a.test:8080".len() as u32);
+        assert_eq!(preset(0, 0), 4.0);
+        assert_eq!(preset(99, 0), -1.0);
+    }
+}
