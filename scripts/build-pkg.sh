@@ -33,6 +33,14 @@ fs.writeFileSync(file, out);
 EOF
 cp pkg-template/*.js pkg-template/index.d.ts pkg-template/package.json src/js/*.js pkg/
 cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/
-# The inlined copy of the module for browsers, bundlers and Deno.
-printf 'export const wasmBase64 = "%s";\n' "$(base64 -w0 pkg/edge_retry_bg.wasm)" > pkg/wasm-inline.js
+# The inlined copy of the module for browsers, bundlers and Deno: deflated, then base64
+# (inflate.js restores it at load, synchronously).
+node --input-type=module - pkg/edge_retry_bg.wasm pkg/wasm-inline.js <<'EOF'
+import fs from "node:fs";
+import zlib from "node:zlib";
+const [wasmFile, outFile] = process.argv.slice(2);
+const wasm = fs.readFileSync(wasmFile);
+const deflated = zlib.deflateRawSync(wasm, { level: 9, memLevel: 9 });
+fs.writeFileSync(outFile, `export const wasmSize = ${wasm.length};\nexport const wasmDeflated = "${deflated.toString("base64")}";\n`);
+EOF
 echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped"

@@ -18,7 +18,7 @@ defineBrowserSuite(async (dir) => {
   const outfile = path.join(dir, "bundle.js");
   await esbuildBrowser(path.join(project, "entry.mjs"), outfile, { metafile: true, write: true });
   const code = fs.readFileSync(outfile, "utf8");
-  assert.ok(code.includes("wasmBase64"), "the browser entry (inlined wasm) was bundled");
+  assert.ok(code.includes("wasmDeflated"), "the browser entry (inlined wasm) was bundled");
   assert.ok(!/import\s[^;]*\.wasm/.test(code), "no .wasm import is left in the bundle");
   fs.rmSync(project, { recursive: true });
   fs.copyFileSync(path.join(fixtures, "bundled.html"), path.join(dir, "bundled.html"));

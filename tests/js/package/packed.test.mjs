@@ -91,7 +91,7 @@ export default {
   assert.equal(wasm.length, 1, `wrangler emitted the .wasm as a module (workerd condition): ${files.join(", ")}`);
   const code = fs.readFileSync(path.join(outdir, "worker.js"), "utf8");
   assert.ok(code.includes("node_modules/edge-retry/load-workerd.js"), "the workerd entry (load-workerd.js) was bundled");
-  assert.ok(!code.includes("wasmBase64"));
+  assert.ok(!code.includes("wasmDeflated"));
   const mf = await startMiniflare({ scriptPath: path.join(outdir, "worker.js") });
   try {
     const res = await mf.dispatchFetch(`http://w.local/?url=${encodeURIComponent(srv.url(p))}`);
@@ -121,7 +121,7 @@ document.title = "ready";
   const www = path.join(tmp.dir, "www");
   await esbuildBrowser(path.join(app, "page.js"), path.join(www, "page.js"));
   const code = fs.readFileSync(path.join(www, "page.js"), "utf8");
-  assert.ok(code.includes("wasmBase64"), "the browser entry (wasm inlined) was bundled");
+  assert.ok(code.includes("wasmDeflated"), "the browser entry (wasm inlined) was bundled");
   fs.writeFileSync(path.join(www, "index.html"), `<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/page.js"></script>`);
   const chromium = await launchChromium();
   try {

@@ -30,7 +30,7 @@ function assertWorkerdEntry(outdir, files, main) {
   assert.equal(wasm.length, 1, `one .wasm module emitted, got ${files.join(", ")}`);
   const code = fs.readFileSync(path.join(outdir, main), "utf8");
   assert.ok(code.includes(`./${wasm[0]}"`), `${main} imports ./${wasm[0]}`);
-  assert.ok(!code.includes("wasmBase64"), "the inlined (browser) copy of the module is not bundled");
+  assert.ok(!code.includes("wasmDeflated"), "the inlined (browser) copy of the module is not bundled");
   assert.equal(fs.statSync(path.join(outdir, wasm[0])).size, fs.statSync(path.join(ROOT, "pkg", "edge_retry_bg.wasm")).size);
 }
 
