@@ -84,7 +84,7 @@ const BUNDLERS = {
     return warnings;
   },
   async esbuild(app, outDir) {
-    const { warnings } = await esbuildBrowser(path.join(app, "page.js"), path.join(outDir, "page.js"));
+    const { warnings } = await esbuildBrowser(path.join(app, "page.js"), path.join(outDir, "page.js"), { minify: true });
     fs.writeFileSync(path.join(outDir, "index.html"), html("./page.js"));
     return warnings.map((w) => w.text);
   },
