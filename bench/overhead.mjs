@@ -52,6 +52,8 @@ async function contenders(stub) {
   return {
     fetch: (url) => f(url).then((r) => r.text()),
     retryFetch: (url) => retryFetch(url).then((r) => r.text()),
+    // As the README shows first: options on the call (a fresh object each time).
+    "retryFetch, options per call": (url) => retryFetch(url, { retry: { maxAttempts: 3, baseDelayMs: 100 } }).then((r) => r.text()),
     ky: (url) => kyClient.get(url).text(),
     "fetch-retry": (url) => withRetries(url).then((r) => r.text()),
     "p-retry": (url) =>
@@ -128,7 +130,7 @@ function summarise(run) {
 
 const fmt = (x, d = 1) => x.toFixed(d);
 const span = (xs, d) => (xs.length > 1 ? `${fmt(Math.min(...xs), d)} – ${fmt(Math.max(...xs), d)}` : fmt(xs[0], d));
-const label = (n) => (n === "fetch" || n === "retryFetch" ? n : `${n} ${version(n)}`);
+const label = (n) => (n === "fetch" || n.startsWith("retryFetch") ? n : `${n} ${version(n)}`);
 
 function realTable(runs) {
   const rows = Object.keys(runs[0]).map((n) => {

@@ -53,6 +53,8 @@ const SETTLE_CIRCUIT_OPEN: u32 = 4;
 const SETTLE_ABORTED: u32 = 5;
 /// A report that did not fit the call's phase, or an unknown slot: a driver bug, not a panic.
 const MISUSE: u32 = 6;
+/// How many distinct per-call options `open` remembers, checked.
+const RECENT_OPTIONS: usize = 8;
 /// What `open` returns for options it refused (`error()` says why).
 const ERROR: u32 = u32::MAX;
 
@@ -84,6 +86,8 @@ pub struct Instance {
     snapshot: [f64; 3],
     /// The event `nextEvent` took last.
     event: Option<Event>,
+    /// Per-call options seen lately, as bytes, with the policy they gave (oldest first).
+    recent: Vec<(Vec<u8>, Rc<Policy>)>,
 }
 
 fn code(action: Action) -> u32 {
@@ -113,6 +117,7 @@ impl Instance {
             error: String::new(),
             snapshot: [0.0; 3],
             event: None,
+            recent: Vec::new(),
         }
     }
 
@@ -122,6 +127,7 @@ impl Instance {
         match self.read(defaults, &Policy::default(), Scope::Defaults) {
             Ok(policy) => {
                 self.engine = Engine::with_defaults(&policy);
+                self.recent.clear();
                 self.single = Rc::new(single_attempt(&policy));
                 self.defaults = Rc::new(policy);
                 true
@@ -146,9 +152,21 @@ impl Instance {
         let policy = match retry {
             [0] => self.defaults.clone(),
             [2] => self.single.clone(),
-            _ => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
-                Ok(policy) => Rc::new(policy),
-                Err(()) => return ERROR,
+            _ => match self.recent.iter().position(|(bytes, _)| bytes.as_slice() == retry) {
+                // The same options as a recent call (a fresh object each time, as code that
+                // writes them inline makes): checked once, shared since.
+                Some(i) => self.recent.get(i).map_or_else(|| self.defaults.clone(), |(_, p)| p.clone()),
+                None => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
+                    Ok(policy) => {
+                        let policy = Rc::new(policy);
+                        if self.recent.len() >= RECENT_OPTIONS {
+                            self.recent.remove(0);
+                        }
+                        self.recent.push((retry.to_vec(), policy.clone()));
+                        policy
+                    }
+                    Err(()) => return ERROR,
+                },
             },
         };
         let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last) };
@@ -504,6 +522,23 @@ mod tests {
         // Reports out of phase are a code, never a trap.
         assert_eq!(instance.resume(7, 0.0), MISUSE);
         assert_eq!(instance.outcome(7, RESPONSE, 200, None, None, None, None, 0.0, 0.0), MISUSE);
+    }
+
+    #[wasm_bindgen_test]
+    fn repeated_options_share_one_checked_policy_and_refusals_are_never_kept() {
+        let mut instance = Instance::new();
+        let bytes = one_number("maxAttempts", 2.0);
+        let a = instance.open(&bytes);
+        let b = instance.open(&bytes);
+        let same = Rc::ptr_eq(&instance.slot(a).unwrap().policy, &instance.slot(b).unwrap().policy);
+        assert!(same, "the second call reuses the first one's policy");
+        for _ in 0..2 {
+            assert_eq!(instance.open(&one_number("maxAttempts", 0.5)), ERROR);
+        }
+        for n in 1..=20 {
+            assert_ne!(instance.open(&one_number("maxAttempts", f64::from(n))), ERROR);
+        }
+        assert!(instance.recent.len() <= RECENT_OPTIONS);
     }
 
     #[wasm_bindgen_test]
