@@ -43,9 +43,11 @@ function isRedirectFailure(error) {
   return /redirect/i.test(text);
 }
 
-function classifyRejection(error, url, init) {
+// `foreign`: a Request-like of another implementation handed to the platform's own fetch,
+// which cannot read it (it takes it for a URL string): the same failure every time.
+function classifyRejection(error, url, init, foreign) {
   if (PROGRAMMING_ERRORS.some((type) => error instanceof type)) return INVALID;
-  if (error instanceof TypeError && (isRedirectFailure(error) || refusesRequest(url, init))) return INVALID;
+  if (error instanceof TypeError && (foreign || isRedirectFailure(error) || refusesRequest(url, init))) return INVALID;
   return NETWORK;
 }
 
@@ -158,7 +160,8 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
     const failed = (error) => {
       if (done) return;
       if (signal && signal.aborted) return finish([ABORTED, signal.reason]);
-      finish([classifyRejection(error, url, attemptInit), error]);
+      const foreign = fetchFn === globalThis.fetch && input !== null && typeof input === "object" && !(input instanceof Request) && !(input instanceof URL);
+      finish([classifyRejection(error, url, attemptInit, foreign), error]);
     };
     try {
       // Workers and browsers throw "Illegal invocation" unless fetch is called on the global.

@@ -147,6 +147,15 @@ describe("Requests of other fetch implementations (item 3)", () => {
   });
 });
 
+test("a foreign Request given to the platform's own fetch fails as fetch fails it, once", async () => {
+  const path = flaky();
+  const rf = createRetryFetch({ ...FAST, breaker: { minimumRequests: 10 } });
+  const input = new NodeFetchRequest(srv.url(path), { method: "PUT", body: "x" });
+  await assert.rejects(rf(input), TypeError);
+  assert.equal(srv.requests(path).length, 0, "Node's fetch cannot read it: nothing is sent");
+  assert.equal(rf.breaker(new URL(srv.url("/")).origin).failures, 0, "not counted against the origin");
+});
+
 describe("Idempotency-Key in any headers form fetch accepts (item 4)", () => {
   const forms = [
     ["a Map", () => new Map([["Idempotency-Key", "k1"]])],
