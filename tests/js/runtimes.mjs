@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
+import { before, after } from "node:test";
+import { startFaultServer } from "./fault-server.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const PKG = path.join(ROOT, "pkg");
@@ -252,4 +254,31 @@ export function reachableFiles(packageDir) {
   };
   for (const entry of entries) visit(entry);
   return seen;
+}
+
+// What stands for an object made in a before hook: reads go to it once it exists.
+function forward(get) {
+  return new Proxy({}, {
+    get(_, name) {
+      const target = get();
+      const value = target[name];
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+// One fault server and one Worker (`script`, a path from the repository root) in Miniflare for
+// a test file: started before its tests, closed after.
+export function useWorkerAndFaultServer(script) {
+  let server = null;
+  let worker = null;
+  before(async () => {
+    server = await startFaultServer();
+    worker = await startMiniflare({ scriptPath: path.join(ROOT, ...script.split("/")), modulesRoot: ROOT });
+  });
+  after(async () => {
+    if (worker) await worker.dispose();
+    if (server) await server.close();
+  });
+  return { srv: forward(() => server), mf: forward(() => worker) };
 }

@@ -4,30 +4,20 @@
 // and refusal checks also in workerd (Miniflare, tests/js/soak/fixtures/worker.mjs).
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { performance } from "node:perf_hooks";
 import { createRetryFetch } from "../../../pkg/node.js";
 import { initSync } from "../../../pkg/edge_retry.js";
-import { startFaultServer, sleep } from "../fault-server.mjs";
-import { ROOT, startMiniflare, harnessCall, until } from "../runtimes.mjs";
+import { sleep } from "../fault-server.mjs";
+import { harnessCall, until, useWorkerAndFaultServer } from "../runtimes.mjs";
 
 const T = { timeout: 30000 };
 let counter = 0;
 const uniquePath = (name) => `/${name}-${++counter}`;
 const FAST = { baseDelayMs: 1, jitter: "none", breaker: false, budget: false };
 
-let srv;
-let mf;
-before(async () => {
-  srv = await startFaultServer();
-  mf = await startMiniflare({ scriptPath: path.join(ROOT, "tests", "js", "soak", "fixtures", "worker.mjs"), modulesRoot: ROOT });
-});
-after(async () => {
-  if (mf) await mf.dispose();
-  if (srv) await srv.close();
-});
+const { srv, mf } = useWorkerAndFaultServer("tests/js/soak/fixtures/worker.mjs");
 
 async function timed(promise) {
   const t0 = performance.now();

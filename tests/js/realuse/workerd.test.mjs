@@ -1,22 +1,11 @@
 // Issue 13 items 1, 3 and 5 where they bite: a Worker in workerd (Miniflare) proxying with
 // the incoming Request as init, a Request-like of a library's own class, and one long-lived
 // signal over thousands of calls.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
-import { startFaultServer } from "../fault-server.mjs";
-import { ROOT, startMiniflare, uniquePath } from "../runtimes.mjs";
+import { uniquePath, useWorkerAndFaultServer } from "../runtimes.mjs";
 
-let srv;
-let mf;
-before(async () => {
-  srv = await startFaultServer();
-  mf = await startMiniflare({ scriptPath: path.join(ROOT, "tests", "js", "realuse", "fixtures", "worker.mjs"), modulesRoot: ROOT });
-});
-after(async () => {
-  if (mf) await mf.dispose();
-  if (srv) await srv.close();
-});
+const { srv, mf } = useWorkerAndFaultServer("tests/js/realuse/fixtures/worker.mjs");
 
 function flaky() {
   const p = uniquePath("proxy");

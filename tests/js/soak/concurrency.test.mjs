@@ -5,26 +5,15 @@
 // server's answers imply. The same scenario code (fixtures/scenario.mjs) runs in both.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 import * as nodeApi from "../../../pkg/node.js";
-import { startFaultServer } from "../fault-server.mjs";
-import { ROOT, startMiniflare, sleep } from "../runtimes.mjs";
+import { sleep, useWorkerAndFaultServer } from "../runtimes.mjs";
 import { runConcurrent, report } from "./fixtures/scenario.mjs";
 
 const T = { timeout: 60000 };
 const N = 1000;
 const PARTS = 10; // workerd: ten requests to the worker at once, 100 calls each
 
-let srv;
-let mf;
-before(async () => {
-  srv = await startFaultServer();
-  mf = await startMiniflare({ scriptPath: path.join(ROOT, "tests", "js", "soak", "fixtures", "worker.mjs"), modulesRoot: ROOT });
-});
-after(async () => {
-  if (mf) await mf.dispose();
-  if (srv) await srv.close();
-});
+const { srv, mf } = useWorkerAndFaultServer("tests/js/soak/fixtures/worker.mjs");
 
 async function workerJson(route, spec) {
   const q = spec === undefined ? "" : `spec=${encodeURIComponent(JSON.stringify(spec))}`;

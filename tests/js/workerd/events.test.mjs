@@ -1,24 +1,10 @@
 // SPEC §8 in workerd (Miniflare): onBreaker, storm + onStorm, onAttempt and stats().storms, in
 // one isolate whose instances persist across requests; callbacks that throw break nothing.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
-import { startFaultServer } from "../fault-server.mjs";
-import { ROOT, startMiniflare, harnessCall, harnessGet, uniquePath, sleep } from "../runtimes.mjs";
+import { harnessCall, harnessGet, uniquePath, sleep, useWorkerAndFaultServer } from "../runtimes.mjs";
 
-let srv;
-let mf;
-before(async () => {
-  srv = await startFaultServer();
-  mf = await startMiniflare({
-    scriptPath: path.join(ROOT, "tests", "js", "workerd", "fixtures", "entry-pkg.mjs"),
-    modulesRoot: ROOT,
-  });
-});
-after(async () => {
-  if (mf) await mf.dispose();
-  if (srv) await srv.close();
-});
+const { srv, mf } = useWorkerAndFaultServer("tests/js/workerd/fixtures/entry-pkg.mjs");
 
 const DEFAULTS = {
   baseDelayMs: 1, jitter: "none", maxAttempts: 2, budget: false,

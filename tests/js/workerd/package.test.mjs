@@ -4,23 +4,9 @@
 // checked across separate requests to the worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
-import { startFaultServer } from "../fault-server.mjs";
-import { ROOT, startMiniflare, harnessCall, harnessGet, uniquePath, sleep, until } from "../runtimes.mjs";
+import { harnessCall, harnessGet, uniquePath, sleep, until, useWorkerAndFaultServer } from "../runtimes.mjs";
 
-let srv;
-let mf;
-before(async () => {
-  srv = await startFaultServer();
-  mf = await startMiniflare({
-    scriptPath: path.join(ROOT, "tests", "js", "workerd", "fixtures", "entry-pkg.mjs"),
-    modulesRoot: ROOT,
-  });
-});
-after(async () => {
-  if (mf) await mf.dispose();
-  if (srv) await srv.close();
-});
+const { srv, mf } = useWorkerAndFaultServer("tests/js/workerd/fixtures/entry-pkg.mjs");
 
 // Fast, deterministic retries with the breaker and budget out of the way.
 const FAST = { baseDelayMs: 5, jitter: "none", breaker: false, budget: false };
