@@ -14,7 +14,9 @@
 
 use arbitrary::Arbitrary;
 use edge_retry::core::options::{self, OptionError, Scope, Value};
-use edge_retry::core::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet};
+use edge_retry::core::policy::{
+    BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet, StormSettings,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Names the fuzzer picks from: every option at every level, and near misses.
@@ -58,6 +60,14 @@ const NAMES: &[&str] = &[
     "retries",
     "__proto__",
     "constructor",
+    "retryCap",
+    "storm",
+    "onAttempt",
+    "onBreaker",
+    "onStorm",
+    "maxOpenMs",
+    "minimumCalls",
+    "minimumAttempts",
 ];
 
 /// Strings the fuzzer picks from: jitter names, methods, near misses.
@@ -376,12 +386,14 @@ fn reference(base: &Policy, opts: &[(String, Value)], scope: Scope) -> Result<Po
             "breaker" => p.breaker = reference_breaker(v, base.breaker)?,
             "budget" => p.budget = reference_budget(v, base.budget)?,
             "pacer" => p.pacer = reference_pacer(v, base.pacer)?,
-            "shouldRetry" | "onRetry" | "random" => {
+            "retryCap" => p.retry_cap = reference_retry_cap(v, base.retry_cap)?,
+            "storm" if scope == Scope::Defaults => p.storm = reference_storm(v, base.storm)?,
+            "shouldRetry" | "onRetry" | "onAttempt" | "random" => {
                 if *v != Value::Function {
                     return wrong();
                 }
             }
-            "fetch" if scope == Scope::Defaults => {
+            "fetch" | "onBreaker" | "onStorm" if scope == Scope::Defaults => {
                 if *v != Value::Function {
                     return wrong();
                 }
@@ -389,7 +401,59 @@ fn reference(base: &Policy, opts: &[(String, Value)], scope: Scope) -> Result<Po
             _ => return wrong(),
         }
     }
+    // Options that set `budget` and say nothing of `retryCap` get SPEC 6's bucket alone.
+    let set = |name: &str| opts.iter().any(|(k, v)| k == name && *v != Value::Undefined);
+    if set("budget") && !set("retryCap") {
+        p.retry_cap = None;
+    }
     Ok(p)
+}
+
+/// `{ ratio in [0, 1], windowMs >= 0, <count> integer >= 1 }`, or true/false: the shape the
+/// retry cap and storm detection share.
+fn reference_ratio_window_count(
+    v: &Value,
+    name: &str,
+    count: &str,
+    base: (f64, u64, u32),
+) -> Result<Option<(f64, u64, u32)>, String> {
+    let fields = match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base)),
+        Value::Object(fields) => fields,
+        _ => return Err(String::from(name)),
+    };
+    let (mut ratio, mut window, mut n) = base;
+    for (key, v) in fields {
+        if *v == Value::Undefined {
+            continue;
+        }
+        let ok = match (key.as_str(), v) {
+            ("ratio", Value::Number(r)) if (0.0..=1.0).contains(r) => {
+                ratio = *r;
+                true
+            }
+            ("windowMs", _) => non_negative(v).map(|w| window = to_u64(w)).is_some(),
+            (k, _) if k == count => integer(v, 1.0).map(|c| n = to_u32(c)).is_some(),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{name}.{key}"));
+        }
+    }
+    Ok(Some((ratio, window, n)))
+}
+
+fn reference_retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, String> {
+    let b = base.unwrap_or_default();
+    let got = reference_ratio_window_count(v, "retryCap", "minimumCalls", (b.ratio, b.window_ms, b.minimum_calls))?;
+    Ok(got.map(|(ratio, window_ms, minimum_calls)| RetryCapSettings { ratio, window_ms, minimum_calls }))
+}
+
+fn reference_storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, String> {
+    let b = base.unwrap_or_default();
+    let got = reference_ratio_window_count(v, "storm", "minimumAttempts", (b.ratio, b.window_ms, b.minimum_attempts))?;
+    Ok(got.map(|(ratio, window_ms, minimum_attempts)| StormSettings { ratio, window_ms, minimum_attempts }))
 }
 
 fn reference_breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, String> {
@@ -420,13 +484,17 @@ fn reference_breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<
                 }
                 None => false,
             },
-            ("windowMs" | "openMs", _) => match non_negative(v) {
+            ("windowMs" | "openMs" | "maxOpenMs", _) => match non_negative(v) {
                 Some(n) if key == "windowMs" => {
                     s.window_ms = to_u64(n);
                     true
                 }
-                Some(n) => {
+                Some(n) if key == "openMs" => {
                     s.open_ms = to_u64(n);
+                    true
+                }
+                Some(n) => {
+                    s.max_open_ms = to_u64(n);
                     true
                 }
                 None => false,
