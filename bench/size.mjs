@@ -45,7 +45,7 @@ async function bundle(name, source, extra = {}) {
 
 // --- edge-retry itself ---
 const wasm = readFileSync(join(PKG, "edge_retry_bg.wasm"));
-const GLUE = ["edge_retry.js", "api.js", "driver.js", "attempt.js", "body.js", "timers.js", "errors.js"];
+const GLUE = ["edge_retry.js"]; // beside the workerd entry below, one bundled module
 const glue = Buffer.concat(GLUE.map((f) => readFileSync(join(PKG, f))));
 const workerdEntry = Buffer.concat(["workerd.js", "load-workerd.js"].map((f) => readFileSync(join(PKG, f))));
 const snippets = existsSync(join(PKG, "snippets")) ? "snippets/ present" : "no snippets/";

@@ -17,7 +17,7 @@ test("the tarball holds exactly the files the entries reach, the types and the d
   const packedFiles = project.packed.files.map((f) => f.path).sort();
   const reached = reachableFiles(project.installed);
   assert.ok(reached.has("index.d.ts"), "types reached from `types`");
-  for (const entry of ["browser.js", "node.js", "workerd.js", "load-inline.js", "load-node.js", "load-workerd.js", "edge_retry_bg.wasm", "wasm-inline.js"]) {
+  for (const entry of ["browser.js", "node.js", "workerd.js", "edge_retry.js", "edge_retry_bg.wasm"]) {
     assert.ok(reached.has(entry), `${entry} is reached from an entry`);
   }
   assert.deepEqual(packedFiles, [...new Set([...reached, ...DOCS])].sort(), "packed files vs reached files and docs");
@@ -49,9 +49,9 @@ test("the manifest: what a registry page shows, no placeholder address, side eff
   // No invented addresses: repository, homepage and bugs only when real (none yet).
   for (const text of [JSON.stringify(m), cargo]) assert.doesNotMatch(text, /example\.(invalid|com|org)|\.invalid\b/);
   // sideEffects lists exactly the modules that run something when imported: the entries
-  // (they import a loader) and the loaders (they instantiate the wasm). A bundler may drop
-  // any other module whose exports are unused.
-  assert.deepEqual([...m.sideEffects].sort(), ["./browser.js", "./load-inline.js", "./load-node.js", "./load-workerd.js", "./node.js", "./workerd.js"]);
+  // (each bundles its loader, which instantiates the wasm). A bundler may drop any other
+  // module whose exports are unused.
+  assert.deepEqual([...m.sideEffects].sort(), ["./browser.js", "./node.js", "./workerd.js"]);
 });
 
 test("CHANGELOG.md names the packaged version", () => {

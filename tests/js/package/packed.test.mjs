@@ -39,7 +39,7 @@ test("the tarball holds every file the entries import, and installs as a real co
   // Every relative import reachable from each entry is in the tarball.
   const seen = reachableFiles(installed);
   for (const name of seen) assert.ok(files.includes(name), `${name} is imported but not packed`);
-  for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry_bg.wasm", "wasm-inline.js"]) assert.ok(seen.has(must), `${must} reached`);
+  for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry.js", "edge_retry_bg.wasm"]) assert.ok(seen.has(must), `${must} reached`);
   assert.ok(files.includes("index.d.ts"), "types are packed");
 });
 
@@ -90,7 +90,7 @@ export default {
   const wasm = files.filter((f) => f.endsWith(".wasm"));
   assert.equal(wasm.length, 1, `wrangler emitted the .wasm as a module (workerd condition): ${files.join(", ")}`);
   const code = fs.readFileSync(path.join(outdir, "worker.js"), "utf8");
-  assert.ok(code.includes("node_modules/edge-retry/load-workerd.js"), "the workerd entry (load-workerd.js) was bundled");
+  assert.ok(code.includes("node_modules/edge-retry/workerd.js"), "the workerd entry was bundled");
   assert.ok(!code.includes("wasmDeflated"));
   const mf = await startMiniflare({ scriptPath: path.join(outdir, "worker.js") });
   try {
