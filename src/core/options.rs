@@ -262,52 +262,52 @@ fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>
     Ok(Some(s))
 }
 
-fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of storm settings";
+/// The shape storm detection and the retry cap share: false, true, or `{ ratio in [0, 1],
+/// windowMs, <count> integer >= 1 }` over `base` as (ratio, windowMs, count).
+fn ratio_window_count(
+    v: &Value,
+    name: &str,
+    count_key: &str,
+    expected: &'static str,
+    base: Option<(f64, u64, u32)>,
+    default: (f64, u64, u32),
+) -> Result<Option<(f64, u64, u32)>, OptionError> {
     match v {
         Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or(default))),
         _ => {}
     }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("storm", e))? {
+    let (mut ratio, mut window_ms, mut count) = base.unwrap_or(default);
+    for (key, value) in fields(v, expected).map_err(|e| OptionError::new(name, e))? {
         if *value == Value::Undefined {
             continue;
         }
         let checked = match key.as_str() {
-            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| s.ratio = r),
-            "windowMs" => millis(value).map(|n| s.window_ms = n),
-            "minimumAttempts" => {
-                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_attempts = n)
-            }
-            _ => Err("is not a storm setting"),
+            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| ratio = r),
+            "windowMs" => millis(value).map(|n| window_ms = n),
+            k if k == count_key => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| count = n),
+            _ if name == "storm" => Err("is not a storm setting"),
+            _ => Err("is not a retry cap setting"),
         };
-        checked.map_err(|e| OptionError::nested("storm", OptionError::new(key, e)))?;
+        checked.map_err(|e| OptionError::nested(name, OptionError::new(key, e)))?;
     }
-    Ok(Some(s))
+    Ok(Some((ratio, window_ms, count)))
+}
+
+fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object of storm settings";
+    let d = StormSettings::default();
+    let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_attempts));
+    let got = ratio_window_count(v, "storm", "minimumAttempts", EXPECTED, base, (d.ratio, d.window_ms, d.minimum_attempts))?;
+    Ok(got.map(|(ratio, window_ms, minimum_attempts)| StormSettings { ratio, window_ms, minimum_attempts }))
 }
 
 fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
     const EXPECTED: &str = "must be false, true or an object of retry cap settings";
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
-        _ => {}
-    }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("retryCap", e))? {
-        if *value == Value::Undefined {
-            continue;
-        }
-        let checked = match key.as_str() {
-            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| s.ratio = r),
-            "windowMs" => millis(value).map(|n| s.window_ms = n),
-            "minimumCalls" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_calls = n),
-            _ => Err("is not a retry cap setting"),
-        };
-        checked.map_err(|e| OptionError::nested("retryCap", OptionError::new(key, e)))?;
-    }
-    Ok(Some(s))
+    let d = RetryCapSettings::default();
+    let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_calls));
+    let got = ratio_window_count(v, "retryCap", "minimumCalls", EXPECTED, base, (d.ratio, d.window_ms, d.minimum_calls))?;
+    Ok(got.map(|(ratio, window_ms, minimum_calls)| RetryCapSettings { ratio, window_ms, minimum_calls }))
 }
 
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
