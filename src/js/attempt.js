@@ -3,6 +3,7 @@ import { startTimer } from "./timers.js";
 import { timeoutError } from "./errors.js";
 import { onAbort } from "./signals.js";
 import { cancelBody } from "./body.js";
+import { isRequestLike } from "./request.js";
 
 // Outcome kinds; the first three are reported to the core, ABORTED and INVALID end the call.
 export const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2, ABORTED = 3, INVALID = 4;
@@ -15,18 +16,11 @@ const PROGRAMMING_ERRORS = [ReferenceError, SyntaxError, RangeError, EvalError, 
 // body on a GET, a scheme fetch cannot load such as ftp: or about:), rather than the network
 // failing? Asked only after a rejection. Built without the body, so a large body is not copied.
 function refusesRequest(url, init) {
-  const method = init && init.method !== undefined ? String(init.method).toUpperCase() : "GET";
-  if (init && init.body != null && (method === "GET" || method === "HEAD")) return true;
+  const { method, headers, body, mode, credentials, cache, redirect, referrerPolicy } = init || {};
+  const verb = method !== undefined ? String(method).toUpperCase() : "GET";
+  if (body != null && (verb === "GET" || verb === "HEAD")) return true;
   try {
-    const probe = new Request(url, {
-      method: init ? init.method : undefined,
-      headers: init ? init.headers : undefined,
-      mode: init ? init.mode : undefined,
-      credentials: init ? init.credentials : undefined,
-      cache: init ? init.cache : undefined,
-      redirect: init ? init.redirect : undefined,
-      referrerPolicy: init ? init.referrerPolicy : undefined,
-    });
+    const probe = new Request(url, { method, headers, mode, credentials, cache, redirect, referrerPolicy });
     return !/^https?:/i.test(probe.url);
   } catch {
     return true;
@@ -126,12 +120,11 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
     let cancelTimer = null;
     let unsubscribe = null;
     const finish = (result) => {
-      if (done) return false;
+      if (done) return;
       done = true;
       if (cancelTimer) cancelTimer();
       if (unsubscribe) unsubscribe();
       resolve(result);
-      return true;
     };
     if (controller) {
       cancelTimer = startTimer(timeoutMs, () => {
@@ -160,7 +153,7 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
     const failed = (error) => {
       if (done) return;
       if (signal && signal.aborted) return finish([ABORTED, signal.reason]);
-      const foreign = fetchFn === globalThis.fetch && input !== null && typeof input === "object" && !(input instanceof Request) && !(input instanceof URL);
+      const foreign = fetchFn === globalThis.fetch && !(input instanceof Request) && isRequestLike(input);
       finish([classifyRejection(error, url, attemptInit, foreign), error]);
     };
     try {

@@ -91,11 +91,8 @@ function isStream(body) {
 export function streamBody(input, init, request) {
   const body = init ? init.body : undefined;
   if (body != null) return isStream(body) ? body : undefined;
-  if (request) {
-    const own = request.body;
-    if (own != null && isStream(own)) return own;
-  }
-  return undefined;
+  const own = request ? request.body : undefined;
+  return isStream(own) ? own : undefined;
 }
 
 // Releases a discarded response's connection: a web stream is cancelled, a Node stream

@@ -57,17 +57,21 @@ function header(response, name) {
 
 const isFunction = (f) => typeof f === "function";
 
+// What a callback returned, if a promise, gets a handler: its rejection is dropped rather than
+// left unhandled (which ends a Node process).
+function dropRejection(returned) {
+  if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
+    Promise.resolve(returned).catch(() => {});
+  }
+}
+
 // Calls an event callback (SPEC 8): whatever it throws or rejects with is dropped, so it never
 // breaks a call or the instance.
 function safely(callback, event) {
   try {
-    const returned = callback(event);
-    if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
-      Promise.resolve(returned).catch(() => {});
-    }
+    dropRejection(callback(event));
   } catch {}
 }
-
 
 // Hands the core's pending events (breaker changes, storms) to onBreaker and onStorm.
 function emit(instance, hooks) {
@@ -305,12 +309,8 @@ export function createRetryFetch(defaults) {
       if (response) event.status = response.status;
       else event.error = error;
       event.url = url;
-      const returned = hooks.onRetry(event);
-      // onRetry is not awaited; a promise it returns that rejects is dropped, not left
-      // unhandled (which would end a Node process).
-      if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
-        Promise.resolve(returned).catch(() => {});
-      }
+      // Not awaited: a promise it returns that rejects is dropped. (A throw ends the call.)
+      dropRejection(hooks.onRetry(event));
     }
     await sleep(delayMs, signal);
     return instance.resume(id, Date.now());
