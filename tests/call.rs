@@ -547,7 +547,10 @@ fn the_condition_is_checked_on_failures_only() {
     assert_eq!(e.breaker_snapshot(KEY, 40).state, StateName::Closed);
     one_shot(&mut e, &p, 40, Outcome::Response(503)); // recorded at 50
     let snap = e.breaker_snapshot(KEY, 55);
-    assert_eq!((snap.state, snap.failures, snap.successes, snap.opened_at), (StateName::Open, 3, 2, Some(50)));
+    assert_eq!(
+        (snap.state, snap.failures, snap.successes, snap.opened_at),
+        (StateName::Open, 3, 2, Some(50))
+    );
     let (_, a) = Call::start(&mut e, &p, KEY, true, 60);
     assert_eq!(a, Action::Settle(Settle::CircuitOpen { retry_after_ms: 4990 }));
 }
@@ -574,7 +577,10 @@ fn a_probe_slower_than_open_ms_holds_its_slot_and_its_success_closes() {
         let (due, rest): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|(at, _)| *at <= now);
         in_flight = rest;
         for (_, mut call) in due {
-            assert_eq!(outcome(&mut call, &mut e, &p, Outcome::Response(200), now), Action::Settle(Settle::Last));
+            assert_eq!(
+                outcome(&mut call, &mut e, &p, Outcome::Response(200), now),
+                Action::Settle(Settle::Last)
+            );
             if closed_at.is_none() && e.breaker_snapshot(KEY, now).state == StateName::Closed {
                 closed_at = Some(now);
             }
@@ -775,7 +781,10 @@ fn a_per_call_budget_capacity_does_not_change_the_shared_bucket() {
     assert_eq!(e.budget_tokens_of(KEY, &small), Some(10));
     // Its retries spend from its own bucket of 10.
     let (mut c, _) = Call::start(&mut e, &small, KEY, true, 20);
-    assert_eq!(outcome(&mut c, &mut e, &small, Outcome::Response(503), 30), backoff(1, 100, RetryReason::Status));
+    assert_eq!(
+        outcome(&mut c, &mut e, &small, Outcome::Response(503), 30),
+        backoff(1, 100, RetryReason::Status)
+    );
     assert_eq!((e.budget_tokens(KEY), e.budget_tokens_of(KEY, &small)), (Some(500), Some(5)));
 }
 
@@ -784,7 +793,10 @@ fn a_per_call_capacity_of_zero_does_not_empty_the_shared_bucket() {
     let inst = instance();
     let mut e = Engine::with_defaults(&inst);
     let (mut c, _) = Call::start(&mut e, &inst, KEY, true, 0);
-    assert_eq!(outcome(&mut c, &mut e, &inst, Outcome::Response(503), 10), backoff(1, 100, RetryReason::Status));
+    assert_eq!(
+        outcome(&mut c, &mut e, &inst, Outcome::Response(503), 10),
+        backoff(1, 100, RetryReason::Status)
+    );
     assert_eq!(e.budget_tokens(KEY), Some(495));
     let none = per_call(&inst, "budget", "capacity", 0.0);
     // Its own bucket holds nothing: its 503 is not retried.
@@ -795,7 +807,10 @@ fn a_per_call_capacity_of_zero_does_not_empty_the_shared_bucket() {
     assert_eq!(e.budget_tokens(KEY), Some(495));
     assert_eq!(resume(&mut c, &mut e, &inst, 110), send(2));
     let (mut d, _) = Call::start(&mut e, &inst, KEY, true, 200);
-    assert_eq!(outcome(&mut d, &mut e, &inst, Outcome::Response(503), 210), backoff(1, 100, RetryReason::Status));
+    assert_eq!(
+        outcome(&mut d, &mut e, &inst, Outcome::Response(503), 210),
+        backoff(1, 100, RetryReason::Status)
+    );
     assert_eq!(e.budget_tokens(KEY), Some(490));
 }
 
@@ -837,7 +852,11 @@ fn calls_that_repeat_the_same_per_call_settings_share_one_state() {
     // Each call merges its own options: equal settings, separate policies.
     for (i, now) in [0u64, 10, 20, 30, 40].into_iter().enumerate() {
         let p = per_call(&inst, "breaker", "minimumRequests", 5.0);
-        assert_eq!(one_shot(&mut e, &p, now, Outcome::NetworkError), Action::Settle(Settle::Last), "call {i}");
+        assert_eq!(
+            one_shot(&mut e, &p, now, Outcome::NetworkError),
+            Action::Settle(Settle::Last),
+            "call {i}"
+        );
     }
     let p = per_call(&inst, "breaker", "minimumRequests", 5.0);
     let (_, a) = Call::start(&mut e, &p, KEY, true, 60);
@@ -1073,7 +1092,10 @@ fn the_default_budget_is_spec_6_and_the_retry_cap_holds_a_busy_key_to_a_tenth() 
     // and the bucket pays (99 x 5 = 495 of 500).
     for i in 0..99 {
         let (mut c, _) = Call::start(&mut e, &p, KEY, true, i);
-        assert_eq!(outcome(&mut c, &mut e, &p, Outcome::Response(503), i + 1), backoff(1, 100, RetryReason::Status));
+        assert_eq!(
+            outcome(&mut c, &mut e, &p, Outcome::Response(503), i + 1),
+            backoff(1, 100, RetryReason::Status)
+        );
     }
     assert_eq!(e.budget_tokens(KEY), Some(5));
     // Successes refill the bucket, but 99 retries in the window are past a tenth of the calls.
@@ -1096,15 +1118,18 @@ fn the_default_budget_is_spec_6_and_the_retry_cap_holds_a_busy_key_to_a_tenth() 
 #[test]
 fn options_that_set_the_budget_or_retry_cap_false_turn_the_cap_off() {
     let budget = Value::Object(vec![(String::from("capacity"), Value::Number(500.0))]);
-    let with_budget = options::apply(&Policy::default(), &[(String::from("budget"), budget.clone())], Scope::Defaults);
+    let with_budget =
+        options::apply(&Policy::default(), &[(String::from("budget"), budget.clone())], Scope::Defaults);
     assert_eq!(with_budget.map(|p| p.retry_cap), Ok(None));
     let both = [(String::from("budget"), budget), (String::from("retryCap"), Value::Bool(true))];
     let kept = options::apply(&Policy::default(), &both, Scope::PerCall).map(|p| p.retry_cap.is_some());
     assert_eq!(kept, Ok(true));
-    let off = options::apply(&Policy::default(), &[(String::from("retryCap"), Value::Bool(false))], Scope::PerCall);
+    let off =
+        options::apply(&Policy::default(), &[(String::from("retryCap"), Value::Bool(false))], Scope::PerCall);
     assert_eq!(off.map(|p| p.retry_cap), Ok(None));
     let bad = Value::Object(vec![(String::from("ratio"), Value::Number(1.5))]);
-    let e = options::apply(&Policy::default(), &[(String::from("retryCap"), bad)], Scope::Defaults).map_err(|e| e.option);
+    let e = options::apply(&Policy::default(), &[(String::from("retryCap"), bad)], Scope::Defaults)
+        .map_err(|e| e.option);
     assert_eq!(e, Err(String::from("retryCap.ratio")));
     // Without the cap a busy key retries as far as the bucket pays.
     let p = Policy { jitter: Jitter::None, breaker: None, retry_cap: None, ..Policy::default() };
@@ -1112,5 +1137,8 @@ fn options_that_set_the_budget_or_retry_cap_false_turn_the_cap_off() {
     for i in 0..200 {
         one_shot(&mut e, &p, i, Outcome::Response(200));
     }
-    assert!((0..100).all(|i| one_shot(&mut e, &p, 300 + i, Outcome::Response(503)) != Action::Settle(Settle::Last)));
+    assert!(
+        (0..100)
+            .all(|i| one_shot(&mut e, &p, 300 + i, Outcome::Response(503)) != Action::Settle(Settle::Last))
+    );
 }

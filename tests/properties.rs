@@ -1418,7 +1418,8 @@ impl Sim<'_> {
 }
 
 fn run_calls(policy: &Policy, start: u64, plans: &[CallPlan]) -> Result<(), TestCaseError> {
-    let mut sim = Sim { policy, plans, engine: Engine::with_defaults(policy), now: start, tally: Tally::default() };
+    let mut sim =
+        Sim { policy, plans, engine: Engine::with_defaults(policy), now: start, tally: Tally::default() };
     let mut live: Vec<Live> = Vec::new();
     let mut next = 0;
     let mut next_start = start + plans.first().map_or(0, |p| p.gap);

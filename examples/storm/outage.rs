@@ -118,7 +118,8 @@ impl Default for OutageArgs {
     }
 }
 
-pub const OLD_BUDGET: BudgetSettings = BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
+pub const OLD_BUDGET: BudgetSettings =
+    BudgetSettings { capacity: 500, retry_cost: 5, timeout_cost: 10, success_refund: 1 };
 pub const OLD_BREAKER: BreakerSettings = BreakerSettings {
     failure_ratio: 0.5,
     minimum_requests: 10,
@@ -573,7 +574,8 @@ pub fn simulate(args: &OutageArgs, fleet: Fleet, strategy: &Strategy, seed: u64)
         }
         if let (Trigger::RateLimit(share), true) = (args.trigger, sim.in_outage(t)) {
             // At most one second of allowance is banked.
-            sim.allowance = (sim.allowance + share * sim.offered_per_ms).min(share * sim.offered_per_ms * 1000.0);
+            sim.allowance =
+                (sim.allowance + share * sim.offered_per_ms).min(share * sim.offered_per_ms * 1000.0);
         }
         if t < sim.arrivals_end {
             while next_call < (t + 1) as f64 {

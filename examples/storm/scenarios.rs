@@ -62,7 +62,9 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
     // Today's defaults without the retry cap: the SPEC 6 bucket alone.
     all.push(Strategy { name: "Defaults-nocap", policy: Policy { retry_cap: None, ..Policy::default() } });
     // What else was measured: longer open periods, and one that grows while probes fail.
-    for (name, open_ms, max_open_ms) in [("Defaults-open1s", 1_000, 1_000), ("Defaults-open20-grow200", 20, 200)] {
+    for (name, open_ms, max_open_ms) in
+        [("Defaults-open1s", 1_000, 1_000), ("Defaults-open20-grow200", 20, 200)]
+    {
         let breaker = BreakerSettings { open_ms, max_open_ms, ..BreakerSettings::default() };
         all.push(Strategy { name, policy: Policy { breaker: Some(breaker), ..Policy::default() } });
     }
@@ -113,7 +115,12 @@ pub fn run(args: &ScenariosArgs, out: &mut impl std::io::Write) -> std::io::Resu
                 r.breaker_rejections,
             )?;
             out.flush()?;
-            eprintln!("scenarios: {} {}: {:.1} s", scenario.name, strategy.name, clock.elapsed().as_secs_f64());
+            eprintln!(
+                "scenarios: {} {}: {:.1} s",
+                scenario.name,
+                strategy.name,
+                clock.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())

@@ -36,8 +36,17 @@ struct Bucket {
 enum State {
     Closed,
     /// `period`: how long this open spell lasts (see [`Breaker::open`]).
-    Open { opened_at: u64, half_open_at: u64, period: u64 },
-    HalfOpen { opened_at: u64, in_flight: u32, last_probe_at: u64, period: u64 },
+    Open {
+        opened_at: u64,
+        half_open_at: u64,
+        period: u64,
+    },
+    HalfOpen {
+        opened_at: u64,
+        in_flight: u32,
+        last_probe_at: u64,
+        period: u64,
+    },
 }
 
 /// What the breaker says to an attempt about to start.
@@ -125,7 +134,6 @@ impl Breaker {
         self.latest = self.latest.max(t);
         self.latest
     }
-
 
     /// Outcomes in the window ending at breaker time `t`, as (successes, failures): the
     /// buckets whose slice started less than `windowMs` ago.
@@ -289,7 +297,9 @@ impl Breaker {
         let (successes, failures) = self.window_counts(t, self.window_ms);
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
-            State::Open { opened_at, half_open_at, .. } if t < half_open_at => (StateName::Open, Some(opened_at)),
+            State::Open { opened_at, half_open_at, .. } if t < half_open_at => {
+                (StateName::Open, Some(opened_at))
+            }
             State::Open { opened_at, .. } | State::HalfOpen { opened_at, .. } => {
                 (StateName::HalfOpen, Some(opened_at))
             }
@@ -462,7 +472,9 @@ mod tests {
         let epoch = b.probe_epoch();
         for now in [1000, 1100, 5000] {
             assert!(b.is_refusing(&s, now));
-            assert!(matches!(b.admit(&s, now), Admission::Refuse { retry_after_ms } if retry_after_ms <= 500));
+            assert!(
+                matches!(b.admit(&s, now), Admission::Refuse { retry_after_ms } if retry_after_ms <= 500)
+            );
         }
         b.record_probe_of(&s, 5100, false, epoch);
         assert_eq!(b.snapshot(5100).state, StateName::Closed);

@@ -4,7 +4,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet, StormSettings};
+use super::policy::{
+    BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet,
+    StormSettings,
+};
 
 /// A JS value, as far as validation needs to know it.
 #[derive(Clone, Debug, PartialEq)]
@@ -298,7 +301,14 @@ fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>
     const EXPECTED: &str = "must be false, true or an object of storm settings";
     let d = StormSettings::default();
     let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_attempts));
-    let got = ratio_window_count(v, "storm", "minimumAttempts", EXPECTED, base, (d.ratio, d.window_ms, d.minimum_attempts))?;
+    let got = ratio_window_count(
+        v,
+        "storm",
+        "minimumAttempts",
+        EXPECTED,
+        base,
+        (d.ratio, d.window_ms, d.minimum_attempts),
+    )?;
     Ok(got.map(|(ratio, window_ms, minimum_attempts)| StormSettings { ratio, window_ms, minimum_attempts }))
 }
 
@@ -306,7 +316,14 @@ fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCa
     const EXPECTED: &str = "must be false, true or an object of retry cap settings";
     let d = RetryCapSettings::default();
     let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_calls));
-    let got = ratio_window_count(v, "retryCap", "minimumCalls", EXPECTED, base, (d.ratio, d.window_ms, d.minimum_calls))?;
+    let got = ratio_window_count(
+        v,
+        "retryCap",
+        "minimumCalls",
+        EXPECTED,
+        base,
+        (d.ratio, d.window_ms, d.minimum_calls),
+    )?;
     Ok(got.map(|(ratio, window_ms, minimum_calls)| RetryCapSettings { ratio, window_ms, minimum_calls }))
 }
 

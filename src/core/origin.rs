@@ -81,13 +81,19 @@ pub fn prefix_len(url: &str) -> usize {
         None => (authority, None),
     };
     let host_byte = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
-    if host.is_empty() || !host.iter().all(host_byte) || host.first() == Some(&b'.') || host.last() == Some(&b'.') {
+    if host.is_empty()
+        || !host.iter().all(host_byte)
+        || host.first() == Some(&b'.')
+        || host.last() == Some(&b'.')
+    {
         return 0;
     }
     // URL rewrites numeric hosts (`2130706433`, `0x7f.1`, `127.1`): only a canonical dotted
     // quad stays as it is.
     let last_label = host.rsplit(|&b| b == b'.').next().unwrap_or_default();
-    if last_label.first().is_some_and(u8::is_ascii_digit) && !core::str::from_utf8(host).is_ok_and(is_canonical_ipv4) {
+    if last_label.first().is_some_and(u8::is_ascii_digit)
+        && !core::str::from_utf8(host).is_ok_and(is_canonical_ipv4)
+    {
         return 0;
     }
     if let Some(port) = port {
@@ -135,11 +141,25 @@ mod tests {
     fn a_prefix_is_always_the_origin() {
         // prefix_len may decline (0) but never disagrees with the full parser.
         let urls = [
-            "http://a.test", "https://a.test:8443/x", "http://a.test:0/", "http://a.test:080/",
-            "http://1.2.3.4:80/", "http://1.2.3.04/", "http://a-b.c-d/", "http://a.test:65536/",
-            "http://a.test:/", "http://.a/", "http://a./", "http://a.test?q", "https://a.test:443",
-            "http://a_b.test/", "http://user@a.test/", "http://[::1]:8080/", "http://a.test:8080x/",
-            "http://127.0.0.1:8787/x", "http://localhost:3000",
+            "http://a.test",
+            "https://a.test:8443/x",
+            "http://a.test:0/",
+            "http://a.test:080/",
+            "http://1.2.3.4:80/",
+            "http://1.2.3.04/",
+            "http://a-b.c-d/",
+            "http://a.test:65536/",
+            "http://a.test:/",
+            "http://.a/",
+            "http://a./",
+            "http://a.test?q",
+            "https://a.test:443",
+            "http://a_b.test/",
+            "http://user@a.test/",
+            "http://[::1]:8080/",
+            "http://a.test:8080x/",
+            "http://127.0.0.1:8787/x",
+            "http://localhost:3000",
         ];
         let mut taken = 0;
         for url in urls {

@@ -90,7 +90,8 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
                         self.entries.swap_remove(i);
                     }
                 }
-                let entry = Entry { hash: hash(key), last_used: 0, key: String::from(key), tag, value: make() };
+                let entry =
+                    Entry { hash: hash(key), last_used: 0, key: String::from(key), tag, value: make() };
                 self.entries.push(entry);
                 self.entries.len() - 1
             }

@@ -341,7 +341,11 @@ impl Instance {
     /// (0 closed, 1 open, 2 half-open); `breakerCount` then gives the rest.
     pub fn breaker(&mut self, key: &str, now: f64) -> u32 {
         let snap = self.engine.breaker_snapshot(key, now as u64);
-        self.snapshot = [f64::from(snap.failures), f64::from(snap.successes), snap.opened_at.map_or(-1.0, |at| at as f64)];
+        self.snapshot = [
+            f64::from(snap.failures),
+            f64::from(snap.successes),
+            snap.opened_at.map_or(-1.0, |at| at as f64),
+        ];
         match snap.state {
             StateName::Closed => 0,
             StateName::Open => 1,

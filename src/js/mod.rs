@@ -2,9 +2,9 @@
 //! — fetch, timers, the caller's signal, bodies — and asks this module's handle API what to do
 //! next. Options arrive as bytes (`core::option_bytes`), encoded by `encode.js`.
 
+mod exports;
 #[cfg(not(feature = "std"))]
 mod heap;
-mod exports;
 
 // Without std, the wasm brings its own allocator and panic handler. The core has no reachable
 // panic (clippy denies the ways to write one); were one reached, the instance traps.
