@@ -11,7 +11,8 @@ cargo test --quiet
 step "core is no_std: built for a bare-metal target"
 cargo rustc --quiet --lib --crate-type rlib --target thumbv7em-none-eabihf --no-default-features
 
-step "lints: no unwrap, expect, panic or unchecked indexing (native and wasm32)"
+step "lints: formatting; no unwrap, expect, panic or unchecked indexing (native and wasm32)"
+cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
