@@ -58,6 +58,12 @@ for entry in browser node workerd; do
     --banner:js="// edge-retry's $entry entry, bundled from the sources in the repository (src/js, pkg-template)." \
     --outfile="pkg/$entry.js" --allow-overwrite
 done
-cp pkg-template/index.d.ts pkg-template/package.json pkg/
+# edge-retry/fleet (Workers only): its own module over the workerd entry, which it imports, so
+# a Worker importing both has one wasm instance and one CircuitOpenError class.
+esbuild "$STAGE/fleet.js" --bundle --format=esm --platform=neutral --log-level=warning \
+  --external:./edge_retry.js --external:./workerd.js \
+  --banner:js="// edge-retry's fleet entry (edge-retry/fleet), bundled from the sources in the repository (src/js, pkg-template)." \
+  --outfile=pkg/fleet.js --allow-overwrite
+cp pkg-template/index.d.ts pkg-template/fleet.d.ts pkg-template/package.json pkg/
 cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/
 echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped"

@@ -35,7 +35,7 @@ bash scripts/build-pkg.sh
 step "benchmarks still run (quick mode; figures come from scripts/bench.sh)"
 bash scripts/bench.sh --quick
 
-for suite in node realuse interop workerd browser package ecosystem hostile soak; do
+for suite in node realuse interop workerd fleet browser package ecosystem hostile soak; do
   if [ -d "tests/js/$suite" ]; then
     step "JS: $suite"
     node --test --test-concurrency=1 "tests/js/$suite/"

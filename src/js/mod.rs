@@ -3,6 +3,7 @@
 //! next. Options arrive as bytes (`core::option_bytes`), encoded by `encode.js`.
 
 mod exports;
+mod fleet_exports;
 #[cfg(not(feature = "std"))]
 mod heap;
 

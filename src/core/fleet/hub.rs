@@ -183,22 +183,9 @@ impl Hub {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::core::fleet::wire::{ReportEntry, Settings};
+    use crate::core::fleet::test_settings as settings;
+    use crate::core::fleet::wire::ReportEntry;
     use alloc::vec;
-
-    fn settings() -> Settings {
-        Settings {
-            breaker: BreakerSettings {
-                failure_ratio: 0.5,
-                minimum_requests: 8,
-                window_ms: 10_000,
-                open_ms: 1000,
-                max_open_ms: 4000,
-                half_open_probes: 1,
-            },
-            lease_ms: 500,
-        }
-    }
 
     fn report(entries: Vec<ReportEntry>) -> Report {
         Report { settings: settings(), entries }

@@ -10,8 +10,11 @@
 //! - A view older than `stale_ms`, or none at all (the hub failed or was never reached),
 //!   counts for nothing: the isolate's own breakers decide, as without a fleet.
 //! - At most one sync in flight; a sync is due once `refresh_ms` has passed since the last
-//!   began, or at once for a probe's outcome. Outcomes wait in a bounded outbox (per key
-//!   counts, at most [`MAX_PENDING_KEYS`] keys; beyond that they are dropped and counted).
+//!   began; sooner, once `report_ms` has passed, when failures or a request for the probe wait
+//!   (an outage is what the fleet must hear of quickly); at once for a probe's outcome. A sync
+//!   in flight for longer than `stale_ms` is given up (its answer may never come: the request
+//!   that started it may be gone). Outcomes wait in a bounded outbox (per key counts, at most
+//!   [`MAX_PENDING_KEYS`] keys; beyond that they are dropped and counted).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -49,6 +52,7 @@ struct Known {
 pub struct Link {
     settings: Settings,
     refresh_ms: u64,
+    report_ms: u64,
     stale_ms: u64,
     view: Vec<Known>,
     heard_at: Option<u64>,
@@ -63,10 +67,11 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(settings: Settings, refresh_ms: u64, stale_ms: u64) -> Self {
+    pub fn new(settings: Settings, refresh_ms: u64, report_ms: u64, stale_ms: u64) -> Self {
         Link {
             settings,
             refresh_ms: refresh_ms.max(1),
+            report_ms: report_ms.clamp(1, refresh_ms.max(1)),
             stale_ms: stale_ms.max(refresh_ms),
             view: Vec::new(),
             heard_at: None,
@@ -140,13 +145,20 @@ impl Link {
         self.outbox.get_mut(i)
     }
 
-    /// Should a sync start now?
-    pub fn due(&self, now: u64) -> bool {
-        if self.in_flight {
-            return false;
-        }
+    /// Should a sync start now? (A sync in flight past `stale_ms` is given up here.)
+    pub fn due(&mut self, now: u64) -> bool {
         let Some(began) = self.last_began else { return true };
-        now.saturating_sub(began) >= self.refresh_ms || self.outbox.iter().any(|e| e.flags & HAS_PROBE != 0)
+        let elapsed = now.saturating_sub(began);
+        if self.in_flight {
+            if elapsed <= self.stale_ms {
+                return false;
+            }
+            self.failed();
+        }
+        elapsed >= self.refresh_ms
+            || self.outbox.iter().any(|e| e.flags & HAS_PROBE != 0)
+            || (elapsed >= self.report_ms
+                && self.outbox.iter().any(|e| e.failures > 0 || e.flags & WANTS_PROBE != 0))
     }
 
     /// Starts a sync: the report to send (the outbox, emptied).
@@ -221,22 +233,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::core::fleet::hub::Hub;
-    use crate::core::policy::BreakerSettings;
+    use crate::core::fleet::test_settings as settings;
     use alloc::vec;
-
-    fn settings() -> Settings {
-        Settings {
-            breaker: BreakerSettings {
-                failure_ratio: 0.5,
-                minimum_requests: 8,
-                window_ms: 10_000,
-                open_ms: 1000,
-                max_open_ms: 4000,
-                half_open_probes: 1,
-            },
-            lease_ms: 500,
-        }
-    }
 
     fn sync(link: &mut Link, hub: &mut Hub, now: u64) {
         let report = link.begin(now);
@@ -247,7 +245,7 @@ mod tests {
     #[test]
     fn four_isolates_open_the_fleet_with_eight_failures_in_all() {
         let mut hub = Hub::new(64, 60_000);
-        let mut links: Vec<Link> = (0..4).map(|_| Link::new(settings(), 100, 300)).collect();
+        let mut links: Vec<Link> = (0..4).map(|_| Link::new(settings(), 100, 25, 300)).collect();
         for link in &mut links {
             assert_eq!(link.admit("a", 0), Verdict::Pass);
             link.record("a", true);
@@ -266,7 +264,7 @@ mod tests {
     #[test]
     fn recovery_takes_one_probe_fleet_wide_then_every_isolate_closes() {
         let mut hub = Hub::new(64, 60_000);
-        let mut links: Vec<Link> = (0..4).map(|_| Link::new(settings(), 100, 300)).collect();
+        let mut links: Vec<Link> = (0..4).map(|_| Link::new(settings(), 100, 25, 300)).collect();
         links[0].record("a", true);
         for _ in 0..7 {
             links[0].record("a", true);
@@ -301,7 +299,7 @@ mod tests {
     #[test]
     fn a_failed_or_stale_view_leaves_the_local_breakers_in_charge() {
         let mut hub = Hub::new(64, 60_000);
-        let mut link = Link::new(settings(), 100, 300);
+        let mut link = Link::new(settings(), 100, 25, 300);
         for _ in 0..8 {
             link.record("a", true);
         }
@@ -311,7 +309,7 @@ mod tests {
         sync(&mut link, &mut hub, 400);
         assert!(matches!(link.admit("a", 410), Verdict::Refuse { .. }));
         link.begin(500);
-        assert!(!link.due(10_000), "one sync in flight at most");
+        assert!(!link.due(800), "one sync in flight at most");
         link.failed();
         assert_eq!(link.admit("a", 510), Verdict::Pass);
         assert!(link.due(600));
@@ -321,8 +319,22 @@ mod tests {
     }
 
     #[test]
+    fn failures_are_reported_sooner_than_the_refresh_and_a_lost_sync_is_given_up() {
+        let mut link = Link::new(settings(), 100, 25, 300);
+        link.begin(0);
+        link.apply(&[1, 0, 0], 1).unwrap();
+        link.record("a", false);
+        assert!(!link.due(50), "successes wait for the refresh");
+        link.record("a", true);
+        assert!(!link.due(24) && link.due(25), "a failure waits report_ms");
+        link.begin(25);
+        assert!(!link.due(325));
+        assert!(link.due(326), "no answer for stale_ms: given up, a new sync may start");
+    }
+
+    #[test]
     fn the_outbox_is_bounded() {
-        let mut link = Link::new(settings(), 100, 300);
+        let mut link = Link::new(settings(), 100, 25, 300);
         for i in 0..1000 {
             link.record(&alloc::format!("k{i}"), true);
         }
