@@ -16,6 +16,7 @@ cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --quiet --lib --target wasm32-unknown-unknown --no-default-features --features js -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown --no-default-features --features fleet -- -D warnings
 
 step "fuzz: corpus replay, then 20 s of fresh fuzzing per target (scripts/fuzz.sh; about 2 minutes)"
 bash scripts/fuzz.sh replay

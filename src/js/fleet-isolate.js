@@ -6,7 +6,7 @@
 // once; failures every reportMs), under ctx.waitUntil when given. A sync that fails, hangs past syncTimeoutMs or answers
 // garbage drops the view: the isolate's own breakers decide until the next one succeeds.
 import { createRetryFetch, CircuitOpenError } from "./workerd.js";
-import { FleetLink } from "./edge_retry.js";
+import { FleetLink } from "./edge_retry_fleet.js";
 
 const INSTANCE = Symbol.for("edge-retry.instance"); // set by driver.js's createRetryFetch
 const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2;

@@ -2,8 +2,7 @@
 // holding a breaker per key for the whole fleet. Each isolate POSTs its report and gets the
 // view back (core::fleet::wire). State lives in memory: if the object is evicted or restarted
 // the fleet starts again with every key closed, and each isolate's own breakers still hold.
-import "./workerd.js";
-import { FleetHub } from "./edge_retry.js";
+import { FleetHub } from "./edge_retry_fleet.js";
 
 const CAPACITY = 1000; // keys held at most (the least recently reported goes first)
 const TTL_MS = 10 * 60 * 1000; // a key not reported for this long is forgotten

@@ -33,7 +33,8 @@ function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, bindin
       maxAttempts: 1,
       breaker: { minimumRequests: MIN, failureRatio: 0.5, windowMs: 60000, openMs: 60000, maxOpenMs: 60000, ...breaker },
     },
-    fleet: withFleet ? { refreshMs: REFRESH, reportMs: 50, ...fleetOptions } : undefined,
+    // One Durable Object per scenario: every scenario's calls go to the same origin (key).
+    fleet: withFleet ? { name: name, refreshMs: REFRESH, reportMs: 50, ...fleetOptions } : undefined,
   };
 }
 
