@@ -321,6 +321,15 @@ impl Breaker {
         }
     }
 
+    /// An isolate's own breaker opened (see `core::fleet::hub`): a closed breaker opens for
+    /// `openMs`, as if it had counted the failures itself.
+    pub fn open_for_fleet(&mut self, settings: &BreakerSettings, now: u64) {
+        if self.state == State::Closed {
+            let t = self.advance(now);
+            self.open(settings, t, None);
+        }
+    }
+
     /// The fleet saw the key recover (or granted this isolate its probe): closed with nothing
     /// counted. A local probe still out belongs to an earlier round and changes nothing.
     pub fn close_for_fleet(&mut self) {

@@ -157,6 +157,15 @@ export function createFleetRetryFetch(options) {
     }
   }
 
+  // The isolate's own breaker refused (the fleet did not): the fleet hears of it.
+  function localRefusal(error) {
+    if (error instanceof CircuitOpenError) {
+      link.recordLocalOpen(error.key);
+      maybeSync(Date.now(), false);
+    }
+    throw error;
+  }
+
   const fleetFetch = async (input, init) => {
     let retry;
     try {
@@ -169,7 +178,7 @@ export function createFleetRetryFetch(options) {
     const key = keyOf(urlOf(input), retry);
     const verdict = link.admit(key, now);
     maybeSync(now, false);
-    if (verdict === PASS) return inner(input, init);
+    if (verdict === PASS) return inner(input, init).catch(localRefusal);
     if (verdict !== PROBE) {
       counts.refused++;
       throw new CircuitOpenError(key, link.param());

@@ -71,6 +71,12 @@ impl FleetLink {
         self.link.record(key, failure);
     }
 
+    /// The isolate's own breaker refused a call the fleet let through.
+    #[wasm_bindgen(js_name = recordLocalOpen)]
+    pub fn record_local_open(&mut self, key: &str) {
+        self.link.record_local_open(key);
+    }
+
     #[wasm_bindgen(js_name = recordProbe)]
     pub fn record_probe(&mut self, key: &str, token: u32, failure: bool) {
         self.link.record_probe(key, token, failure);

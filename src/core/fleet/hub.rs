@@ -3,7 +3,10 @@
 //!
 //! The breaker is the isolates' own type with their settings (each report carries them; the
 //! latest wins). A report's successes count before its failures, so a batch that would open
-//! the breaker in some order does. Counts per key and report are capped.
+//! the breaker in some order does. Counts per key and report are capped. An isolate whose own
+//! breaker refused a call says so, and a closed fleet breaker opens on it: isolates that open
+//! first stop sending failures, which would otherwise leave the fleet's count just short of
+//! the ratio while each of them probes on its own (seen in the simulator's busy isolates).
 //!
 //! Probing: when the open period has run out, the first isolate that asks (it had a call
 //! refused by the fleet) is granted the probe with a lease; the others keep refusing. The
@@ -17,7 +20,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::wire::{self, FleetState, HAS_PROBE, PROBE_FAILED, Report, ViewEntry, WANTS_PROBE, WireError};
+use super::wire::{
+    self, FleetState, HAS_PROBE, LOCAL_OPEN, PROBE_FAILED, Report, ViewEntry, WANTS_PROBE, WireError,
+};
 use crate::core::breaker::{Admission, Breaker, StateName};
 use crate::core::policy::BreakerSettings;
 
@@ -98,6 +103,9 @@ impl Hub {
             }
             for _ in 0..entry.failures.min(MAX_COUNT_PER_REPORT) {
                 k.breaker.record(&settings, now, true, false);
+            }
+            if entry.flags & LOCAL_OPEN != 0 {
+                k.breaker.open_for_fleet(&settings, now);
             }
             if entry.flags & HAS_PROBE != 0 {
                 if let Some(lease) = k.lease.filter(|l| l.token == entry.token) {
@@ -263,6 +271,17 @@ mod tests {
         assert_eq!(hub.state("a", 1510), Some(StateName::HalfOpen));
         hub.sync(&report(vec![probe("a", next[0].token, false)]), 1520);
         assert_eq!(hub.state("a", 1520), Some(StateName::Closed));
+    }
+
+    #[test]
+    fn an_isolate_whose_own_breaker_opened_opens_the_fleet() {
+        let mut hub = Hub::new(16, 60_000);
+        hub.sync(&report(vec![fails("a", 3)]), 0);
+        let local = ReportEntry { key: "a".into(), flags: LOCAL_OPEN, ..ReportEntry::default() };
+        let view = hub.sync(&report(vec![local.clone()]), 10);
+        assert_eq!((view[0].state, view[0].ms), (FleetState::Open, 1000));
+        // Already open: it does not start the period again.
+        assert_eq!(hub.sync(&report(vec![local]), 510)[0].ms, 500);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! from memory; the sync runs in the background and [`Link::apply`]s its answer (or
 //! [`Link::failed`] when there was none).
 //!
-//! - A key the fleet holds open is refused until the hub's open period ends.
+//! - A key the fleet holds open is refused until the hub's open period ends. A call the
+//!   isolate's own breaker refused is reported ([`Link::record_local_open`]).
 //! - After that the key is half-open fleet-wide: calls are refused and the next report asks
 //!   for the probe; the isolate granted it lets one call through, whose outcome is reported
 //!   at once. Others keep refusing until the hub says the key is closed.
@@ -19,7 +20,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::wire::{self, FleetState, HAS_PROBE, PROBE_FAILED, ReportEntry, Settings, WANTS_PROBE, WireError};
+use super::wire::{
+    self, FleetState, HAS_PROBE, LOCAL_OPEN, PROBE_FAILED, ReportEntry, Settings, WANTS_PROBE, WireError,
+};
 
 /// Keys with outcomes waiting for the next report at most.
 pub const MAX_PENDING_KEYS: usize = 64;
@@ -129,6 +132,14 @@ impl Link {
         }
     }
 
+    /// The isolate's own breaker refused a call of `key` (the fleet did not): the hub opens
+    /// the fleet's breaker on it. Reported as soon as failures are.
+    pub fn record_local_open(&mut self, key: &str) {
+        if let Some(e) = self.pending(key) {
+            e.flags |= LOCAL_OPEN;
+        }
+    }
+
     /// The outbox entry of `key`, made if there is room.
     fn pending(&mut self, key: &str) -> Option<&mut ReportEntry> {
         let i = match self.outbox.iter().position(|e| e.key == key) {
@@ -158,7 +169,7 @@ impl Link {
         elapsed >= self.refresh_ms
             || self.outbox.iter().any(|e| e.flags & HAS_PROBE != 0)
             || (elapsed >= self.report_ms
-                && self.outbox.iter().any(|e| e.failures > 0 || e.flags & WANTS_PROBE != 0))
+                && self.outbox.iter().any(|e| e.failures > 0 || e.flags & (WANTS_PROBE | LOCAL_OPEN) != 0))
     }
 
     /// Starts a sync: the report to send (the outbox, emptied).

@@ -4,7 +4,8 @@
 //! Report (isolate to hub): version 1; the isolate's breaker settings (failure ratio f64,
 //! minimum requests u32, window, open, max open and probe lease ms as u64); u16 count; per
 //! key: u16 length, the key (UTF-8), successes u32, failures u32, flags u8 (1 wants a probe,
-//! 2 carries a probe's outcome, 4 that probe failed), the probe's lease token u32.
+//! 2 carries a probe's outcome, 4 that probe failed, 8 the isolate's own breaker refused a
+//! call), the probe's lease token u32.
 //!
 //! View (hub to isolate): version 1; u16 count; per key the hub holds not closed: u16 length,
 //! the key, state u8 (1 open, 2 half-open, 3 half-open with the probe leased to this isolate),
@@ -24,6 +25,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub const WANTS_PROBE: u8 = 1;
 pub const HAS_PROBE: u8 = 2;
 pub const PROBE_FAILED: u8 = 4;
+pub const LOCAL_OPEN: u8 = 8;
 
 /// Why a message could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
