@@ -30,6 +30,7 @@ cargo run --quiet --release --example storm -- fleet --quick > /dev/null 2>&1
 
 step "wasm-bindgen-test: the handle API driver.js uses, in a real wasm instance (Node)"
 wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)"
+wasm-pack test --node -- --lib --features fleet 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)"
 
 step "package"
 bash scripts/build-pkg.sh

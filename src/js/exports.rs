@@ -587,6 +587,27 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn the_fleet_reads_the_breaker_settings_classifies_and_closes_a_local_breaker() {
+        let mut instance = Instance::new();
+        assert_eq!((instance.fleet_setting(0), instance.fleet_setting(1)), (0.9, 10.0));
+        assert!(instance.fleet_failure(RESPONSE, 503) && instance.fleet_failure(TIMEOUT, 0));
+        assert!(!instance.fleet_failure(RESPONSE, 429) && !instance.fleet_failure(RESPONSE, 200));
+        for at in 0..10 {
+            let id = instance.open(&[0]);
+            instance.start(id, "k", "GET", false, true, f64::from(at), f64::from(at));
+            instance.outcome(id, RESPONSE, 503, None, None, None, None, f64::from(at), 0.0);
+            instance.close(id, f64::from(at));
+        }
+        assert_eq!(instance.breaker("k", 10.0), 1, "open after ten 503s");
+        instance.fleet_close("k", 11.0);
+        assert_eq!(instance.breaker("k", 11.0), 0, "closed by the fleet");
+        assert!(
+            instance.configure(&[7, 1, 0, 0, 0, 7, 0, 0, 0, b'b', b'r', b'e', b'a', b'k', b'e', b'r', 2])
+        );
+        assert_eq!(instance.fleet_setting(0), -1.0, "breaker: false");
+    }
+
+    #[wasm_bindgen_test]
     fn undefined_and_false_take_the_instance_s_policies() {
         let mut instance = Instance::new();
         assert!(instance.configure(&one_number("maxAttempts", 5.0)));

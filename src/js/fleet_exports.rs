@@ -155,3 +155,35 @@ impl FleetHub {
         u32::try_from(self.hub.len()).unwrap_or(u32::MAX)
     }
 }
+
+/// The classes as fleet-isolate.js and fleet-object.js use them, in a real wasm instance
+/// (`wasm-pack test --node -- --lib --features fleet`).
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn two_links_share_one_breaker_through_the_hub() {
+        let mut hub = FleetHub::new(100, 60_000.0);
+        let mut a = FleetLink::new(0.5, 4, 10_000.0, 1000.0, 1000.0, 500.0, 100.0, 25.0, 300.0);
+        let mut b = FleetLink::new(0.5, 4, 10_000.0, 1000.0, 1000.0, 500.0, 100.0, 25.0, 300.0);
+        for _ in 0..4 {
+            a.record("k", true);
+        }
+        assert!(a.due(0.0));
+        let view = hub.sync(&a.begin(0.0), 0.0).unwrap();
+        assert!(a.apply(&view, 0.0));
+        assert!(b.due(10.0));
+        let view = hub.sync(&b.begin(10.0), 10.0).unwrap();
+        assert!(b.apply(&view, 10.0));
+        assert_eq!(b.admit("k", 20.0), 2, "b refuses what a's failures opened");
+        assert_eq!(b.param(), 980.0);
+        assert_eq!(b.admit("other", 20.0), 0);
+        assert!(hub.sync(&[1, 2, 3], 30.0).is_none());
+        assert_eq!(hub.error(), "message cut short");
+        assert!(!b.apply(&[9], 40.0), "garbage drops the view");
+        assert_eq!(b.admit("k", 41.0), 0);
+    }
+}
