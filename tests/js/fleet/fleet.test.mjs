@@ -139,3 +139,21 @@ for (const binding of ["THROWING", "HANGING"]) {
     assert.equal(r.st.fleet.held, 0, "no view held from a broken fleet");
   });
 }
+
+test("bad fleet options are a TypeError naming the option, and nothing is created", async () => {
+  const cases = [
+    [{ refreshMs: -1 }, {}, /"fleet\.refreshMs"/],
+    [{ refreshMs: "1000" }, {}, /"fleet\.refreshMs"/],
+    [{ leaseMs: 0 }, {}, /"fleet\.leaseMs"/],
+    [{ waitUntil: 3 }, {}, /"fleet\.waitUntil"/],
+    [{ refresh: 1000 }, {}, /unknown option "fleet\.refresh"/],
+    [{}, { breaker: false }, /"fleet".*"breaker" is false/],
+  ];
+  for (const [[fleetOptions, defaults, pattern], n] of cases.map((c, i) => [c, i])) {
+    const spec = { instance: `bad-${n}`, url: srv.url("/never"), fleet: fleetOptions, defaults };
+    const r = await call(fleet.fetchers, 0, spec);
+    assert.equal(r.outcome, "options", JSON.stringify(r));
+    assert.ok(r.isTypeError && pattern.test(r.message), `${JSON.stringify(fleetOptions)}: ${r.message}`);
+  }
+  assert.equal(srv.requests("/never").length, 0);
+});
