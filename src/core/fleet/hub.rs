@@ -26,8 +26,22 @@ use super::wire::{
 use crate::core::breaker::{Admission, Breaker, StateName};
 use crate::core::policy::BreakerSettings;
 
-/// Outcomes of one key counted from one report at most (each kind).
-pub const MAX_COUNT_PER_REPORT: u32 = 10_000;
+/// Outcomes of one key counted from one report at most: larger counts are scaled down
+/// together, keeping their ratio (each outcome is one step of the breaker's window).
+pub const MAX_COUNT_PER_REPORT: u32 = 1_000;
+
+/// `(successes, failures)` scaled so that neither exceeds the cap, their ratio kept.
+fn capped(successes: u32, failures: u32) -> (u32, u32) {
+    let most = successes.max(failures);
+    if most <= MAX_COUNT_PER_REPORT {
+        return (successes, failures);
+    }
+    let scale = |n: u32| {
+        let scaled = u64::from(n) * u64::from(MAX_COUNT_PER_REPORT) / u64::from(most);
+        u32::try_from(scaled).unwrap_or(MAX_COUNT_PER_REPORT).max(u32::from(n > 0))
+    };
+    (scale(successes), scale(failures))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Lease {
@@ -98,10 +112,11 @@ impl Hub {
             let settings = self.settings;
             let Some(k) = self.keys.get_mut(index) else { continue };
             k.last_seen = now;
-            for _ in 0..entry.successes.min(MAX_COUNT_PER_REPORT) {
+            let (successes, failures) = capped(entry.successes, entry.failures);
+            for _ in 0..successes {
                 k.breaker.record(&settings, now, false, false);
             }
-            for _ in 0..entry.failures.min(MAX_COUNT_PER_REPORT) {
+            for _ in 0..failures {
                 k.breaker.record(&settings, now, true, false);
             }
             if entry.flags & LOCAL_OPEN != 0 {
@@ -301,6 +316,12 @@ mod tests {
         let mut hub = Hub::new(4, 1000);
         let view = hub.sync(&report(vec![fails("a", u32::MAX)]), 0);
         assert_eq!(view[0].state, FleetState::Open);
+        assert_eq!(capped(3_000_000, 1_000_000), (1000, 333), "the ratio is kept");
+        assert_eq!(capped(u32::MAX, 1), (1000, 1), "a rare kind is not scaled away");
+        // 40% failures in a huge report stay below a 0.5 ratio.
+        let mixed =
+            ReportEntry { key: "b".into(), successes: 600_000, failures: 400_000, ..ReportEntry::default() };
+        assert!(hub.sync(&report(vec![mixed]), 1).iter().all(|v| v.key != "b"));
         assert_eq!(hub.sync_bytes(&[1, 2, 3], 0), Err(WireError("message cut short")));
     }
 }
