@@ -183,7 +183,7 @@ export function createFleetRetryFetch(options) {
       counts.refused++;
       throw new CircuitOpenError(key, link.param());
     }
-    // This isolate holds the fleet's probe for the key: its first attempt's outcome decides.
+    // This isolate holds the fleet's probe for the key: its attempt's outcome decides.
     const token = link.param();
     counts.probes++;
     let reported = false;
@@ -197,7 +197,8 @@ export function createFleetRetryFetch(options) {
       }
       return own(ev);
     };
-    return inner(input, { ...(init || {}), retry: { ...base, onAttempt } });
+    // One attempt: a retry of a failed probe would be a second request to a dead origin.
+    return inner(input, { ...(init || {}), retry: { ...base, maxAttempts: 1, onAttempt } });
   };
   fleetFetch.stats = inner.stats;
   fleetFetch.breaker = inner.breaker;

@@ -24,13 +24,14 @@ const REFRESH = 200;
 const ROUND_GAP = 25; // ms between rounds of one call per isolate
 const MAX_ROUNDS = 200;
 
-function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, binding } = {}) {
+function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, binding, attempts = 1 } = {}) {
   return {
     instance: name,
     url: srv.url(path),
     binding,
     defaults: {
-      maxAttempts: 1,
+      maxAttempts: attempts,
+      baseDelayMs: 5,
       breaker: { minimumRequests: MIN, failureRatio: 0.5, windowMs: 60000, openMs: 60000, maxOpenMs: 60000, ...breaker },
     },
     // One Durable Object per scenario: every scenario's calls go to the same origin (key).
@@ -88,10 +89,10 @@ test("a failing origin: the fleet opens after about minimumRequests failures in 
 // half-open probe), then comes back: every isolate should pass again soon after.
 const OPEN = 400;
 const DOWN_MS = 1600;
-async function recovery(withFleet) {
+async function recovery(withFleet, attempts = 1) {
   const path = uniquePath(withFleet ? "fleet-back" : "local-back");
   srv.script(path, [{ status: 503 }]);
-  const spec = specOf(`recovery-${withFleet}`, path, { withFleet, breaker: { openMs: OPEN, maxOpenMs: OPEN } });
+  const spec = specOf(`recovery-${withFleet}-${attempts}`, path, { withFleet, attempts, breaker: { openMs: OPEN, maxOpenMs: OPEN } });
   await rounds(spec, allRefused);
   const opened = srv.requests(path).length;
   const downUntil = Date.now() + DOWN_MS;
@@ -112,6 +113,14 @@ test("recovery: about one probe fleet-wide per open period, then every isolate c
   assert.ok(shared.probes >= 1 && shared.probes <= periods + 1, `about one probe per open period fleet-wide: ${shared.probes} in ${periods} periods`);
   assert.ok(shared.last.every((r) => r.status === 200), "every isolate closed");
   assert.ok(shared.closedAfterMs <= 2 * OPEN + 2 * REFRESH + 300, `closed fleet-wide ${shared.closedAfterMs} ms after the origin came back`);
+});
+
+test("a probe is one request even when calls may retry (maxAttempts 3)", async () => {
+  const shared = await recovery(true, 3);
+  const periods = DOWN_MS / OPEN;
+  console.log(`# maxAttempts 3, origin down ${DOWN_MS} ms: ${shared.probes} probes with the fleet`);
+  assert.ok(shared.probes >= 1 && shared.probes <= periods + 1, `about one probe per open period: ${shared.probes}`);
+  assert.ok(shared.last.every((r) => r.status === 200), "every isolate closed");
 });
 
 // The Durable Object throws, or never answers: each isolate's own breaker, no call delayed.
