@@ -9,7 +9,11 @@
 //! cargo run --release --example storm -- candidates --seeds 1,2,3 --hop-ms 10
 //! cargo run --release --example storm -- scenarios --clients 100000 --seed 1
 //! cargo run --release --example storm -- scenarios --quick
+//! cargo run --release --example storm -- fleet [--isolates 4,16,64,256] [--quick]
 //! ```
+//!
+//! `fleet` puts N isolates through an outage with their own breakers and with breakers shared
+//! through the fleet's hub (edge-retry/fleet, `storm/fleet.rs`).
 //!
 //! `scenarios` puts the library's defaults and the fixed strategies through a blip, an
 //! outage, a long outage, a brownout, an overload, a hang and a rate limit (`storm/scenarios.rs`).
@@ -23,6 +27,8 @@
 
 #[path = "storm/candidates.rs"]
 mod candidates;
+#[path = "storm/fleet.rs"]
+mod fleet;
 #[path = "storm/occ.rs"]
 mod occ;
 #[path = "storm/outage.rs"]
@@ -42,6 +48,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
                     [--queue-ms 2000] [--attempt-timeout-ms 1000] [--attempts 6] [--series FILE]
        storm scenarios [--clients 100000] [--rps 0.1] [--seed 1] [--only blip,outage,...] [--quick]
        storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
+       storm fleet [--isolates 4,16,64,256] [--rps 20] [--seed 1] [--do-rtt-ms 30] [--refresh-ms 1000] [--report-ms 250] [--no-header] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
 
@@ -192,6 +199,31 @@ fn scenarios_args(rest: Vec<String>) -> Result<scenarios::ScenariosArgs, String>
     Ok(args)
 }
 
+fn fleet_args(rest: Vec<String>) -> Result<fleet::FleetArgs, String> {
+    let mut args = fleet::FleetArgs::new(rest.iter().any(|a| a == "--quick"));
+    let mut it = rest.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {}
+            "--isolates" => args.isolates = parse_list(&flag, it.next())?,
+            "--rps" => args.rps = parse(&flag, it.next())?,
+            "--seed" => args.seed = parse(&flag, it.next())?,
+            "--do-rtt-ms" => args.do_rtt_ms = parse(&flag, it.next())?,
+            "--refresh-ms" => args.refresh_ms = parse(&flag, it.next())?,
+            "--report-ms" => args.report_ms = parse(&flag, it.next())?,
+            "--no-header" => args.header = false,
+            _ => return Err(format!("fleet: unknown argument {flag:?}")),
+        }
+    }
+    if args.isolates.is_empty() || args.isolates.contains(&0) || !(args.rps > 0.0 && args.rps.is_finite()) {
+        return Err(String::from("fleet: --isolates must be >= 1 each and --rps > 0"));
+    }
+    if args.refresh_ms == 0 || args.report_ms == 0 {
+        return Err(String::from("fleet: --refresh-ms and --report-ms must be >= 1"));
+    }
+    Ok(args)
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
@@ -204,6 +236,7 @@ fn main() -> ExitCode {
         "scenarios" => {
             scenarios_args(rest).and_then(|a| scenarios::run(&a, &mut out).map_err(|e| e.to_string()))
         }
+        "fleet" => fleet_args(rest).and_then(|a| fleet::run(&a, &mut out).map_err(|e| e.to_string())),
         "candidates" => {
             candidates_args(rest).and_then(|a| candidates::run(&a, &mut out).map_err(|e| e.to_string()))
         }

@@ -41,6 +41,7 @@ if [ "$MODE" = quick ]; then
   check "size" node bench/size.mjs --quick
   check "cold start" node bench/cold-start.mjs --quick
   check "JS profile" node bench/profile-js.mjs --quick
+  check "fleet on vs off in workerd" node bench/fleet.mjs --quick
   exit 0
 fi
 
@@ -98,6 +99,7 @@ section "Where retryFetch's own time goes (Node CPU profile, wasm names kept)" n
 section "Success-path overhead in workerd" node bench/workerd-overhead.mjs
 section "Size" node bench/size.mjs
 section "Cold start" node bench/cold-start.mjs
+section "Fleet breakers: success-path latency in workerd, fleet on vs off" node bench/fleet.mjs
 
 say ""
 say "## Summary"

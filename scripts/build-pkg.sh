@@ -9,16 +9,23 @@ rm -rf pkg
 wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack -- --no-default-features --features js 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack: /'
 rm -f pkg/.gitignore pkg/edge_retry.d.ts pkg/edge_retry_bg.wasm.d.ts pkg/package.json
+# edge-retry/fleet's own module (FleetLink, FleetHub; feature `fleet`), loaded only by that entry.
+wasm-pack build --release --target web --out-dir target/pkg-fleet --out-name edge_retry_fleet --no-pack -- --no-default-features --features fleet 2>&1 \
+  | grep -vE '^\s*$' | sed 's/^/  wasm-pack (fleet): /'
+cp target/pkg-fleet/edge_retry_fleet.js target/pkg-fleet/edge_retry_fleet_bg.wasm pkg/
 # The glue's async init falls back to `new URL('edge_retry_bg.wasm', import.meta.url)`. No
 # entry uses it (each loader calls initSync with the module), but Vite and webpack turn that
 # expression into an emitted asset: 62 KB of .wasm shipped next to the inlined copy and never
 # loaded. Remove the fallback; fail the build if it cannot be found (a new wasm-bindgen
-# version), and if any `import.meta` is left in the glue.
-node --input-type=module - pkg/edge_retry.js <<'EOF'
+# version), and if any `import.meta` is left in the glue. (The same for the fleet's glue.)
+for glue in pkg/edge_retry.js pkg/edge_retry_fleet.js; do
+node --input-type=module - "$glue" <<'EOF'
 import fs from "node:fs";
+import path from "node:path";
 const file = process.argv[2];
 const code = fs.readFileSync(file, "utf8");
-const fallback = /module_or_path = new URL\(\s*'edge_retry_bg\.wasm'\s*,\s*import\.meta\.url\s*\);/g;
+const wasmName = path.basename(file, ".js") + "_bg\\.wasm";
+const fallback = new RegExp(`module_or_path = new URL\\(\\s*'${wasmName}'\\s*,\\s*import\\.meta\\.url\\s*\\);`, "g");
 const found = code.match(fallback) || [];
 if (found.length !== 1) {
   console.error(`build-pkg: expected one default wasm URL in ${file}, found ${found.length}; check the wasm-bindgen glue`);
@@ -31,6 +38,7 @@ if (out.includes("import.meta")) {
 }
 fs.writeFileSync(file, out);
 EOF
+done
 # The JS sources (pkg-template's entries, loaders and API, src/js's driver) are staged, then
 # each entry is bundled into one module: a first import then loads two modules (the entry and
 # the wasm-bindgen glue, kept apart so every entry shares one instance of it) instead of about
@@ -58,6 +66,12 @@ for entry in browser node workerd; do
     --banner:js="// edge-retry's $entry entry, bundled from the sources in the repository (src/js, pkg-template)." \
     --outfile="pkg/$entry.js" --allow-overwrite
 done
-cp pkg-template/index.d.ts pkg-template/package.json pkg/
+# edge-retry/fleet (Workers only): its own module over the workerd entry, which it imports, so
+# a Worker importing both has one wasm instance and one CircuitOpenError class.
+esbuild "$STAGE/fleet.js" --bundle --format=esm --platform=neutral --log-level=warning \
+  --external:./edge_retry.js --external:./edge_retry_fleet.js --external:./edge_retry_fleet_bg.wasm --external:./workerd.js \
+  --banner:js="// edge-retry's fleet entry (edge-retry/fleet), bundled from the sources in the repository (src/js, pkg-template)." \
+  --outfile=pkg/fleet.js --allow-overwrite
+cp pkg-template/index.d.ts pkg-template/fleet.d.ts pkg-template/package.json pkg/
 cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/
 echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped"

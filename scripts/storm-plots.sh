@@ -2,8 +2,8 @@
 # Runs the storm simulator (examples/storm.rs) in both modes and writes its results and plots
 # to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-occ-vs-fulljitter.svg,
 # storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg,
-# storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients) and
-# storm-scenarios.svg. The plots are hand-written SVG from
+# storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients),
+# storm-scenarios.svg, storm-fleet.csv and storm-fleet.svg (fleet breakers, issue 12). The plots are hand-written SVG from
 # scripts/storm-plots.py (Python 3 standard library only). Deterministic for a seed:
 #   SEED=1 bash scripts/storm-plots.sh
 # QUICK=1 runs both modes with --quick (seconds, for CI) and writes to target/storm-quick/
@@ -44,6 +44,11 @@ if [ ${#quick[@]} -eq 0 ]; then
 else
   storm scenarios --quick --seed "$seed" > "$tmp/scenarios.csv"
 fi
+# Fleet breakers (issue 12): quiet and busy isolates, own breakers against the fleet's.
+storm fleet "${quick[@]}" --seed "$seed" --rps 2 > "$tmp/fleet.csv"
+storm fleet "${quick[@]}" --seed "$seed" --rps 20 --no-header >> "$tmp/fleet.csv"
+cp "$tmp/fleet.csv" "$out/storm-fleet.csv"
+python3 scripts/fleet-plot.py "$out/storm-fleet.csv" "$out/storm-fleet.svg"
 cp "$tmp/occ.csv" "$out/storm-occ.csv"
 cp "$tmp/outage.csv" "$out/storm-outage.csv"
 cp "$tmp/candidates.csv" "$out/storm-candidates.csv"
@@ -52,4 +57,4 @@ python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$ou
   "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv"
 echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-candidates.csv, storm-occ-time.svg," \
   "storm-occ-calls.svg, storm-occ-vs-fulljitter.svg, storm-candidates.svg, storm-outage.svg," \
-  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg" >&2
+  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg, storm-fleet.csv, storm-fleet.svg" >&2

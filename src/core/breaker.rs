@@ -310,6 +310,35 @@ impl Breaker {
     }
 }
 
+/// What the fleet (`super::fleet`) needs of a breaker besides the calls' own use.
+impl Breaker {
+    /// How long an open breaker still refuses at the caller's `now` (0 once its period has
+    /// run out); `None` when it is not open.
+    pub fn open_remaining(&self, now: u64) -> Option<u64> {
+        match self.state {
+            State::Open { half_open_at, .. } => Some(half_open_at.saturating_sub(self.time(now))),
+            State::Closed | State::HalfOpen { .. } => None,
+        }
+    }
+
+    /// An isolate's own breaker opened (see `core::fleet::hub`): a closed breaker opens for
+    /// `openMs`, as if it had counted the failures itself.
+    pub fn open_for_fleet(&mut self, settings: &BreakerSettings, now: u64) {
+        if self.state == State::Closed {
+            let t = self.advance(now);
+            self.open(settings, t, None);
+        }
+    }
+
+    /// The fleet saw the key recover (or granted this isolate its probe): closed with nothing
+    /// counted. A local probe still out belongs to an earlier round and changes nothing.
+    pub fn close_for_fleet(&mut self) {
+        self.state = State::Closed;
+        self.buckets = [Bucket::default(); BUCKETS];
+        self.probe_epoch = self.probe_epoch.wrapping_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod call;
 pub mod classify;
 pub mod engine;
+pub mod fleet;
 pub mod headers;
 pub mod http_date;
 pub mod option_bytes;

@@ -338,5 +338,7 @@ export function createRetryFetch(defaults) {
   };
   retryFetch.stats = () => statsOf(instance);
   retryFetch.breaker = (key) => breakerOf(instance, String(key));
+  // For edge-retry/fleet (fleet-isolate.js), which shares this instance's breakers; not API.
+  Object.defineProperty(retryFetch, Symbol.for("edge-retry.instance"), { value: instance });
   return retryFetch;
 }

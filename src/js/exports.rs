@@ -23,6 +23,14 @@
 //! | `nextEvent` | | takes the oldest event: 0 none, 1 breaker, 2 storm |
 //! | `eventKey` / `eventAt` / `eventState` / `eventRatio` / `eventAttempts` / `eventWindowMs` | | describe it (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
+//! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs | the instance's breaker setting (-1: no breaker), for `edge-retry/fleet` |
+//! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
+//! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
+//!
+//! The fleet's own classes (`fleet_exports.rs`): `FleetLink` (per isolate: `admit(key, now)`
+//! 0 pass, 1 probe, 2 refused with `param()`; `record`, `recordProbe`, `due`, `begin`,
+//! `apply`, `failed`, `nextToClose`) and `FleetHub` (the Durable Object's: `sync(report,
+//! now)` gives the view's bytes, or undefined with `error()`).
 //!
 //! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
 //! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
@@ -463,6 +471,39 @@ impl Instance {
     }
 }
 
+/// For `edge-retry/fleet` (see the table above); never on a call's path.
+#[wasm_bindgen]
+impl Instance {
+    #[wasm_bindgen(js_name = fleetSetting)]
+    pub fn fleet_setting(&self, which: u32) -> f64 {
+        let Some(b) = self.defaults.breaker.as_ref() else { return -1.0 };
+        match which {
+            0 => b.failure_ratio,
+            1 => f64::from(b.minimum_requests),
+            2 => b.window_ms as f64,
+            3 => b.open_ms as f64,
+            4 => b.max_open_ms as f64,
+            _ => -1.0,
+        }
+    }
+
+    #[wasm_bindgen(js_name = fleetClose)]
+    pub fn fleet_close(&mut self, key: &str, now: f64) {
+        let defaults = self.defaults.clone();
+        self.engine.with_breaker(key, &defaults, now as u64, |b, _| b.close_for_fleet());
+    }
+
+    #[wasm_bindgen(js_name = fleetFailure)]
+    pub fn fleet_failure(&self, kind: u32, status: u16) -> bool {
+        let outcome = match kind {
+            RESPONSE => Outcome::Response(status),
+            TIMEOUT => Outcome::Timeout,
+            _ => Outcome::NetworkError,
+        };
+        outcome.is_breaker_failure(&self.defaults)
+    }
+}
+
 /// A service profile (SPEC 10), by its place in the table (api.js names them in this order):
 /// field 0 maxAttempts, 1 baseDelayMs, 2 maxDelayMs, 3 full jitter (1) or unset (0); -1 past
 /// the end.
@@ -543,6 +584,27 @@ mod tests {
             assert_ne!(instance.open(&one_number("maxAttempts", f64::from(n))), ERROR);
         }
         assert!(instance.recent.len() <= RECENT_OPTIONS);
+    }
+
+    #[wasm_bindgen_test]
+    fn the_fleet_reads_the_breaker_settings_classifies_and_closes_a_local_breaker() {
+        let mut instance = Instance::new();
+        assert_eq!((instance.fleet_setting(0), instance.fleet_setting(1)), (0.9, 10.0));
+        assert!(instance.fleet_failure(RESPONSE, 503) && instance.fleet_failure(TIMEOUT, 0));
+        assert!(!instance.fleet_failure(RESPONSE, 429) && !instance.fleet_failure(RESPONSE, 200));
+        for at in 0..10 {
+            let id = instance.open(&[0]);
+            instance.start(id, "k", "GET", false, true, f64::from(at), f64::from(at));
+            instance.outcome(id, RESPONSE, 503, None, None, None, None, f64::from(at), 0.0);
+            instance.close(id, f64::from(at));
+        }
+        assert_eq!(instance.breaker("k", 10.0), 1, "open after ten 503s");
+        instance.fleet_close("k", 11.0);
+        assert_eq!(instance.breaker("k", 11.0), 0, "closed by the fleet");
+        assert!(
+            instance.configure(&[7, 1, 0, 0, 0, 7, 0, 0, 0, b'b', b'r', b'e', b'a', b'k', b'e', b'r', 2])
+        );
+        assert_eq!(instance.fleet_setting(0), -1.0, "breaker: false");
     }
 
     #[wasm_bindgen_test]

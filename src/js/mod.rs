@@ -2,7 +2,11 @@
 //! — fetch, timers, the caller's signal, bodies — and asks this module's handle API what to do
 //! next. Options arrive as bytes (`core::option_bytes`), encoded by `encode.js`.
 
+// The main module exports the Instance; the fleet's module (feature `fleet`) only its classes.
+#[cfg(not(feature = "fleet"))]
 mod exports;
+#[cfg(feature = "fleet")]
+mod fleet_exports;
 #[cfg(not(feature = "std"))]
 mod heap;
 
