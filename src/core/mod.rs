@@ -9,6 +9,7 @@ pub mod call;
 pub mod classify;
 pub mod engine;
 pub mod headers;
+pub mod hedge;
 pub mod http_date;
 pub mod option_bytes;
 pub mod options;
