@@ -173,6 +173,7 @@ export function createRetryFetch(defaults) {
     throw new TypeError(instance.error()); // names the bad option
   }
   let seeded = false;
+  const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
   const baseHooks = hooksOf(defaults, NO_HOOKS);
   // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
   const events = defaults && typeof defaults === "object"
@@ -230,7 +231,7 @@ export function createRetryFetch(defaults) {
     let action = instance.start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, Date.now());
     if (action === SEND_HEDGED) {
       return runHedged(instance, id, {
-        fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush,
+        fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
         retry: (kind, value) => retry(id, kind, value, url, signal, deadline, hooks),
         settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
       });

@@ -10,6 +10,12 @@ import { timeoutError } from "./errors.js";
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, PENDING = 8;
 
+// A Worker may have six outgoing connections waiting for response headers at once (more are
+// queued by the runtime, so a hedge there would only wait), and browsers open six HTTP/1.1
+// connections per host: no hedge goes while this many attempts of an instance's hedged calls
+// are waiting for headers; the hedge timer is set again instead.
+export const MAX_WAITING = 6;
+
 // Why a losing attempt is aborted (its fetch rejects with this; nobody sees it).
 function lostError() {
   try {
@@ -36,8 +42,9 @@ function header(response, name) {
 // attempts need (fetchFn, input, init, body, url, key, signal, hooks) and three hooks of
 // driver.js: flush (events), retry(kind, value) (shouldRetry, onRetry, the wait; resolves with
 // the next action code) and settle(action, kind, value) (returns the response or throws).
+// `call.waiting` is the instance's count of hedged calls' attempts waiting for headers.
 export async function runHedged(instance, id, call) {
-  const { fetchFn, input, init, body, url, key, signal, hooks } = call;
+  const { fetchFn, input, init, body, url, key, signal, hooks, waiting } = call;
   const flights = new Map(); // attempt number -> { controller, sentAt, hedge, unsubscribe }
   const queue = []; // attempt results and hedge-timer firings, in the order they came
   let wake = null;
@@ -69,7 +76,11 @@ export async function runHedged(instance, id, call) {
     const [attemptSignal, unsubscribe] = linked(signal, controller);
     const attemptInit = init ? { ...init, signal: attemptSignal } : { signal: attemptSignal };
     flights.set(no, { controller, sentAt: Date.now(), hedge, unsubscribe });
-    attempt(fetchFn, input, attemptInit, body, timeoutMs, attemptSignal, url).then(([kind, value]) => push({ no, kind, value }));
+    waiting.count++;
+    attempt(fetchFn, input, attemptInit, body, timeoutMs, attemptSignal, url).then(([kind, value]) => {
+      waiting.count--;
+      push({ no, kind, value });
+    });
   };
 
   const armHedge = () => {
@@ -104,7 +115,10 @@ export async function runHedged(instance, id, call) {
       const event = await next();
       call.flush();
       if (event.hedge) {
-        if (flights.size > 0 && instance.hedge(id, Date.now()) === SEND) launch(true);
+        // At the connection limit the core is not asked (nothing is paid): the timer is set
+        // again, since the core's hedge delay still stands.
+        const room = waiting.count < MAX_WAITING;
+        if (room && flights.size > 0 && instance.hedge(id, Date.now()) === SEND) launch(true);
         armHedge();
         continue;
       }
