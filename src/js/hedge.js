@@ -34,6 +34,13 @@ function linked(signal, controller) {
   return [controller.signal, onAbort(signal, (reason) => controller.abort(reason))];
 }
 
+// Browsers hold a second request for a URL until the first one's response is in their HTTP
+// cache (Chromium's cache lock), which would keep a hedge from leaving until the slow attempt
+// it should overtake has answered. A hedge there skips the cache; a hedge never wanted a
+// cached answer anyway, since the first attempt found none. Other runtimes have no such
+// cache (workerd refuses most cache modes).
+const BROWSER = typeof navigator === "object" && navigator !== null && /Mozilla\//.test(String(navigator.userAgent));
+
 function header(response, name) {
   return response.headers.get(name) ?? undefined;
 }
@@ -75,6 +82,7 @@ export async function runHedged(instance, id, call) {
     const controller = new AbortController();
     const [attemptSignal, unsubscribe] = linked(signal, controller);
     const attemptInit = init ? { ...init, signal: attemptSignal } : { signal: attemptSignal };
+    if (hedge && BROWSER && attemptInit.cache !== "only-if-cached") attemptInit.cache = "no-store";
     flights.set(no, { controller, sentAt: Date.now(), hedge, unsubscribe });
     waiting.count++;
     attempt(fetchFn, input, attemptInit, body, timeoutMs, attemptSignal, url).then(([kind, value]) => {
