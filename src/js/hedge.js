@@ -10,11 +10,7 @@ import { timeoutError } from "./errors.js";
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, PENDING = 8;
 
-// A Worker may have six outgoing connections waiting for response headers at once (more are
-// queued by the runtime, so a hedge there would only wait), and browsers open six HTTP/1.1
-// connections per host: no hedge goes while this many attempts of an instance's hedged calls
-// are waiting for headers; the hedge timer is set again instead.
-export const MAX_WAITING = 6;
+
 
 // Why a losing attempt is aborted (its fetch rejects with this; nobody sees it).
 function lostError() {
@@ -40,6 +36,15 @@ function linked(signal, controller) {
 // cached answer anyway, since the first attempt found none. Other runtimes have no such
 // cache (workerd refuses most cache modes).
 const BROWSER = typeof navigator === "object" && navigator !== null && /Mozilla\//.test(String(navigator.userAgent));
+
+// A Worker may have six outgoing connections waiting for response headers at once (the
+// runtime queues a seventh, ahead of the Worker's later fetches), and browsers open six
+// HTTP/1.1 connections per host: there no hedge goes while six attempts of an instance's
+// hedged calls are waiting for headers (the hedge timer is set again instead). The count is
+// the instance's, across every request an isolate serves: it errs towards fewer hedges.
+// Node, Deno and Bun have no such limit.
+const WORKERS = typeof navigator === "object" && navigator !== null && navigator.userAgent === "Cloudflare-Workers";
+export const MAX_WAITING = BROWSER || WORKERS ? 6 : Infinity;
 
 function header(response, name) {
   return response.headers.get(name) ?? undefined;
