@@ -9,7 +9,11 @@
 //! cargo run --release --example storm -- candidates --seeds 1,2,3 --hop-ms 10
 //! cargo run --release --example storm -- scenarios --clients 100000 --seed 1
 //! cargo run --release --example storm -- scenarios --quick
+//! cargo run --release --example storm -- hedge [--quick]
 //! ```
+//!
+//! `hedge` drives hedged requests (SPEC 9) at fleet scale against a long-tail server and a
+//! server near capacity (`storm/hedge.rs`).
 //!
 //! `scenarios` puts the library's defaults and the fixed strategies through a blip, an
 //! outage, a long outage, a brownout, an overload, a hang and a rate limit (`storm/scenarios.rs`).
@@ -23,6 +27,8 @@
 
 #[path = "storm/candidates.rs"]
 mod candidates;
+#[path = "storm/hedge.rs"]
+mod hedge;
 #[path = "storm/occ.rs"]
 mod occ;
 #[path = "storm/outage.rs"]
@@ -42,6 +48,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
                     [--queue-ms 2000] [--attempt-timeout-ms 1000] [--attempts 6] [--series FILE]
        storm scenarios [--clients 100000] [--rps 0.1] [--seed 1] [--only blip,outage,...] [--quick]
        storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
+       storm hedge [--clients 100] [--rps 20] [--duration-ms 60000] [--seed 1] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
 
@@ -192,6 +199,30 @@ fn scenarios_args(rest: Vec<String>) -> Result<scenarios::ScenariosArgs, String>
     Ok(args)
 }
 
+fn hedge_args(rest: Vec<String>) -> Result<hedge::HedgeArgs, String> {
+    let quick = rest.iter().any(|a| a == "--quick");
+    let mut args = if quick {
+        hedge::HedgeArgs { clients: 20, rps: 20.0, duration_ms: 5_000, seed: 1 }
+    } else {
+        hedge::HedgeArgs { clients: 100, rps: 20.0, duration_ms: 60_000, seed: 1 }
+    };
+    let mut it = rest.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {}
+            "--clients" => args.clients = parse(&flag, it.next())?,
+            "--rps" => args.rps = parse(&flag, it.next())?,
+            "--duration-ms" => args.duration_ms = parse(&flag, it.next())?,
+            "--seed" => args.seed = parse(&flag, it.next())?,
+            _ => return Err(format!("hedge: unknown argument {flag:?}")),
+        }
+    }
+    if args.clients == 0 || !(args.rps > 0.0 && args.rps.is_finite()) || args.duration_ms == 0 {
+        return Err(String::from("hedge: --clients must be >= 1, --rps > 0, --duration-ms >= 1"));
+    }
+    Ok(args)
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
@@ -207,6 +238,7 @@ fn main() -> ExitCode {
         "candidates" => {
             candidates_args(rest).and_then(|a| candidates::run(&a, &mut out).map_err(|e| e.to_string()))
         }
+        "hedge" => hedge_args(rest).and_then(|a| hedge::run(&a, &mut out).map_err(|e| e.to_string())),
         "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

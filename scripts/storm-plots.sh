@@ -2,8 +2,8 @@
 # Runs the storm simulator (examples/storm.rs) in both modes and writes its results and plots
 # to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-occ-vs-fulljitter.svg,
 # storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg,
-# storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients) and
-# storm-scenarios.svg. The plots are hand-written SVG from
+# storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients),
+# storm-scenarios.svg, storm-hedge.csv and storm-hedge.svg (hedged requests, issue 10). The plots are hand-written SVG from
 # scripts/storm-plots.py (Python 3 standard library only). Deterministic for a seed:
 #   SEED=1 bash scripts/storm-plots.sh
 # QUICK=1 runs both modes with --quick (seconds, for CI) and writes to target/storm-quick/
@@ -44,12 +44,14 @@ if [ ${#quick[@]} -eq 0 ]; then
 else
   storm scenarios --quick --seed "$seed" > "$tmp/scenarios.csv"
 fi
+storm hedge "${quick[@]}" --seed "$seed" > "$tmp/hedge.csv"
 cp "$tmp/occ.csv" "$out/storm-occ.csv"
 cp "$tmp/outage.csv" "$out/storm-outage.csv"
 cp "$tmp/candidates.csv" "$out/storm-candidates.csv"
 cp "$tmp/scenarios.csv" "$out/storm-scenarios.csv"
+cp "$tmp/hedge.csv" "$out/storm-hedge.csv"
 python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$out" "$tmp/series.csv" \
-  "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv"
+  "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv" "$out/storm-hedge.csv"
 echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-candidates.csv, storm-occ-time.svg," \
   "storm-occ-calls.svg, storm-occ-vs-fulljitter.svg, storm-candidates.svg, storm-outage.svg," \
-  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg" >&2
+  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg, storm-hedge.csv, storm-hedge.svg" >&2
