@@ -48,7 +48,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
                     [--queue-ms 2000] [--attempt-timeout-ms 1000] [--attempts 6] [--series FILE]
        storm scenarios [--clients 100000] [--rps 0.1] [--seed 1] [--only blip,outage,...] [--quick]
        storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
-       storm hedge [--clients 100] [--rps 20] [--duration-ms 60000] [--seed 1] [--quick]
+       storm hedge [--clients 100] [--rps 20] [--duration-ms 60000] [--load 0.9] [--seed 1] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
 
@@ -202,9 +202,9 @@ fn scenarios_args(rest: Vec<String>) -> Result<scenarios::ScenariosArgs, String>
 fn hedge_args(rest: Vec<String>) -> Result<hedge::HedgeArgs, String> {
     let quick = rest.iter().any(|a| a == "--quick");
     let mut args = if quick {
-        hedge::HedgeArgs { clients: 20, rps: 20.0, duration_ms: 5_000, seed: 1 }
+        hedge::HedgeArgs { clients: 20, rps: 20.0, duration_ms: 5_000, seed: 1, load: 0.9 }
     } else {
-        hedge::HedgeArgs { clients: 100, rps: 20.0, duration_ms: 60_000, seed: 1 }
+        hedge::HedgeArgs { clients: 100, rps: 20.0, duration_ms: 60_000, seed: 1, load: 0.9 }
     };
     let mut it = rest.into_iter();
     while let Some(flag) = it.next() {
@@ -214,11 +214,15 @@ fn hedge_args(rest: Vec<String>) -> Result<hedge::HedgeArgs, String> {
             "--rps" => args.rps = parse(&flag, it.next())?,
             "--duration-ms" => args.duration_ms = parse(&flag, it.next())?,
             "--seed" => args.seed = parse(&flag, it.next())?,
+            "--load" => args.load = parse(&flag, it.next())?,
             _ => return Err(format!("hedge: unknown argument {flag:?}")),
         }
     }
     if args.clients == 0 || !(args.rps > 0.0 && args.rps.is_finite()) || args.duration_ms == 0 {
         return Err(String::from("hedge: --clients must be >= 1, --rps > 0, --duration-ms >= 1"));
+    }
+    if !(args.load > 0.0 && args.load <= 1.0) {
+        return Err(String::from("hedge: --load must be in (0, 1]"));
     }
     Ok(args)
 }

@@ -10,7 +10,7 @@
 //! - `tail`: as many workers as needed; each request takes 5 ms, or 500 ms for one in twenty
 //!   (the long tail of "The Tail at Scale"). Hedging should cut p99 for a few % more requests.
 //! - `near-capacity`: a fixed pool of workers behind a FIFO queue, service 4 ms (95 %) or 40 ms
-//!   (5 %), offered load 90 % of capacity before any hedge. Every hedge is extra work on a
+//!   (5 %), offered load 90 % of capacity (`--load`) before any hedge. Every hedge is extra work on a
 //!   nearly full server: without a bound, hedges lengthen the queue, which makes more calls
 //!   slow enough to hedge, which lengthens the queue. The rows with `budget: false` (and no
 //!   retry cap) show that loop; the default budget and retry cap bound it. A request
@@ -40,6 +40,8 @@ pub struct HedgeArgs {
     pub rps: f64,
     pub duration_ms: u64,
     pub seed: u64,
+    /// Offered load of the near-capacity servers before any hedge, as a share of capacity.
+    pub load: f64,
 }
 
 const KEY: &str = "https://backend.sim";
@@ -305,8 +307,8 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 
 pub fn run(args: &HedgeArgs, out: &mut impl Write) -> io::Result<()> {
     let offered_per_us = args.rps * f64::from(args.clients) / 1e6;
-    // Workers so that the offered load, unhedged, is 90 % of capacity.
-    let workers = ((offered_per_us * NEAR_MEAN_US) / 0.9).round().max(1.0) as u32;
+    // Workers so that the offered load, unhedged, is `load` of capacity.
+    let workers = ((offered_per_us * NEAR_MEAN_US) / args.load).round().max(1.0) as u32;
     eprintln!(
         "hedge: {} clients x {} calls/s for {} ms, seed {}; near-capacity server: {} workers ({:.0} % load unhedged)",
         args.clients,
