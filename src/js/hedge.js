@@ -142,8 +142,12 @@ export async function runHedged(instance, id, call) {
         const ev = { key, url, attempt: event.no, hedge: flight.hedge, durationMs: Date.now() - flight.sentAt };
         if (kind === RESPONSE) ev.status = value.status;
         else ev.error = kind === TIMEOUT ? timeoutError() : value;
+        // Whatever it throws or rejects with is dropped (SPEC 8): never an unhandled rejection.
         try {
-          hooks.onAttempt(ev);
+          const returned = hooks.onAttempt(ev);
+          if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
+            Promise.resolve(returned).catch(() => {});
+          }
         } catch {}
       }
       if (kind === ABORTED || kind === INVALID) throw value;

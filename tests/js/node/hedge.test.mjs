@@ -179,3 +179,21 @@ test("a per-call hedge: false turns off the instance's hedging", async () => {
   assert.equal(await (await rf(srv.url(path), { retry: { hedge: false } })).text(), "slow");
   assert.equal(srv.requests(path).length, 1);
 });
+
+test("an onAttempt that throws or rejects breaks no hedged call", async () => {
+  let rejections = 0;
+  const onUnhandled = () => rejections++;
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    for (const onAttempt of [() => { throw new Error("boom"); }, async () => { throw new Error("async boom"); }]) {
+      const rf = createRetryFetch({ ...HEDGE, onAttempt });
+      const path = uniquePath("throwing-hook");
+      slowFirst(path, 1000);
+      assert.equal(await (await rf(srv.url(path))).text(), "fast");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(rejections, 0);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
