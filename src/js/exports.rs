@@ -270,17 +270,8 @@ impl Instance {
         now: f64,
         rnd: f64,
     ) -> u32 {
-        let outcome = match kind {
-            RESPONSE => Outcome::Response(status),
-            TIMEOUT => Outcome::Timeout,
-            _ => Outcome::NetworkError,
-        };
-        let hints = ServerHints {
-            retry_after: retry_after.as_deref().map(str::as_bytes),
-            ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
-            ratelimit: ratelimit.as_deref().map(str::as_bytes),
-            x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
-        };
+        let outcome = outcome_of_kind(kind, status);
+        let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
         let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
         self.step(id, |call, engine, policy| {
             call.on_outcome(engine, policy, outcome, &hints, now as u64, rnd)
@@ -372,6 +363,31 @@ impl Instance {
     #[wasm_bindgen(js_name = breakerCount)]
     pub fn breaker_count(&self, which: u32) -> f64 {
         self.snapshot.get(which as usize).copied().unwrap_or(-1.0)
+    }
+}
+
+/// An outcome as driver.js reports it: kind 0 response (with `status`), 2 timeout, else a
+/// network error.
+fn outcome_of_kind(kind: u32, status: u16) -> Outcome {
+    match kind {
+        RESPONSE => Outcome::Response(status),
+        TIMEOUT => Outcome::Timeout,
+        _ => Outcome::NetworkError,
+    }
+}
+
+/// A response's four wait headers, as the core reads them.
+fn hints_of<'a>(
+    retry_after: &'a Option<String>,
+    ratelimit_reset: &'a Option<String>,
+    ratelimit: &'a Option<String>,
+    x_ratelimit_reset: &'a Option<String>,
+) -> ServerHints<'a> {
+    ServerHints {
+        retry_after: retry_after.as_deref().map(str::as_bytes),
+        ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
+        ratelimit: ratelimit.as_deref().map(str::as_bytes),
+        x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
     }
 }
 
@@ -524,17 +540,8 @@ impl Instance {
         now: f64,
         rnd: f64,
     ) -> u32 {
-        let outcome = match kind {
-            RESPONSE => Outcome::Response(status),
-            TIMEOUT => Outcome::Timeout,
-            _ => Outcome::NetworkError,
-        };
-        let hints = ServerHints {
-            retry_after: retry_after.as_deref().map(str::as_bytes),
-            ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
-            ratelimit: ratelimit.as_deref().map(str::as_bytes),
-            x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
-        };
+        let outcome = outcome_of_kind(kind, status);
+        let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
         let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
         let Some(call) = slot.call.as_mut() else { return MISUSE };
