@@ -43,12 +43,13 @@ export interface BreakerOptions {
   minimumRequests?: number;
   /** Length of the sliding window. Default 30000. */
   windowMs?: number;
-  /** How long it stays open before letting a probe through. Default 20. */
+  /** How long it stays open before letting probes through. Default 10. */
   openMs?: number;
   /** Longest open period: each failed probe doubles the period, from openMs up to this
-   *  (never below openMs). Default 20 (no growth). */
+   *  (never below openMs). Default 10 (no growth). */
   maxOpenMs?: number;
-  /** Attempts let through while half-open. Default 1. */
+  /** Attempts let through at once while half-open, each a probe: the first success closes
+   *  it, a failure reopens it. Default 1000 (SPEC 5's single probe is 1). */
   halfOpenProbes?: number;
   /** Which breaker a URL belongs to. Default: the URL's origin. */
   key?: (url: string) => string;

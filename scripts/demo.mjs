@@ -18,7 +18,7 @@ import { Miniflare } from "miniflare";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workerDir = path.join(root, "examples", "worker");
-const OPEN_MS = 1500; // the breaker's open period in this demo (20 ms by default, doubling to maxOpenMs)
+const OPEN_MS = 1500; // the breaker's open period in this demo (10 ms by default)
 // Storm detection in this demo: a storm is when retries pass 10% of an origin's attempts over
 // the last 3 s, once it has at least 4 (the defaults: 10 s and 20 attempts).
 const STORM_WINDOW_MS = 3000;

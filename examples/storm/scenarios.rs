@@ -61,11 +61,16 @@ pub fn strategies(args: &OutageArgs) -> Vec<Strategy> {
     all.push(Strategy { name: "OldDefaults", policy: old });
     // Today's defaults without the retry cap: the SPEC 6 bucket alone.
     all.push(Strategy { name: "Defaults-nocap", policy: Policy { retry_cap: None, ..Policy::default() } });
-    // What else was measured: longer open periods, and one that grows while probes fail.
-    for (name, open_ms, max_open_ms) in
-        [("Defaults-open1s", 1_000, 1_000), ("Defaults-open20-grow200", 20, 200)]
-    {
-        let breaker = BreakerSettings { open_ms, max_open_ms, ..BreakerSettings::default() };
+    // What else was measured: the previous defaults (20 ms open, one probe), one probe at a
+    // time, a longer open period, and one that grows while probes fail.
+    for (name, open_ms, max_open_ms, half_open_probes) in [
+        ("Defaults-open20-probe1", 20, 20, 1),
+        ("Defaults-probe1", 10, 10, 1),
+        ("Defaults-open1s", 1_000, 1_000, 1_000),
+        ("Defaults-open10-grow200", 10, 200, 1_000),
+    ] {
+        let breaker =
+            BreakerSettings { open_ms, max_open_ms, half_open_probes, ..BreakerSettings::default() };
         all.push(Strategy { name, policy: Policy { breaker: Some(breaker), ..Policy::default() } });
     }
     all

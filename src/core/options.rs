@@ -71,10 +71,6 @@ fn number(v: &Value) -> Check<f64> {
     }
 }
 
-fn millis(v: &Value) -> Check<u64> {
-    number(v).map(|n| n as u64)
-}
-
 /// Every f64 from 2^53 up is a whole number. (Found by fuzzing: `n == (n as u64) as f64` alone
 /// refused whole numbers past 2^64, such as `maxAttempts: 1e300`, as "not an integer", while
 /// 2^64 itself was taken; `as` saturates, so any of them now gives the field's largest value.)
@@ -89,10 +85,6 @@ fn whole(v: &Value, min: f64, expected: &'static str) -> Check<u64> {
         }
         _ => Err(expected),
     }
-}
-
-fn whole_u32(v: &Value, min: f64, expected: &'static str) -> Check<u32> {
-    whole(v, min, expected).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn boolean(v: &Value) -> Check<bool> {
@@ -169,107 +161,244 @@ fn fields<'a>(v: &'a Value, expected: &'static str) -> Check<&'a [(String, Value
     }
 }
 
-fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of breaker settings";
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
-        _ => {}
-    }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("breaker", e))? {
-        if *value == Value::Undefined {
-            continue;
-        }
-        let checked = match key.as_str() {
-            "failureRatio" => {
-                ratio_in(value, false, "must be a number in (0, 1]").map(|r| s.failure_ratio = r)
-            }
-            "minimumRequests" => {
-                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.minimum_requests = n)
-            }
-            "windowMs" => millis(value).map(|n| s.window_ms = n),
-            "openMs" => millis(value).map(|n| s.open_ms = n),
-            "maxOpenMs" => millis(value).map(|n| s.max_open_ms = n),
-            "halfOpenProbes" => {
-                whole_u32(value, 1.0, "must be an integer >= 1").map(|n| s.half_open_probes = n)
-            }
-            "key" => function(value),
-            _ => Err("is not a breaker setting"),
-        };
-        checked.map_err(|e| OptionError::nested("breaker", OptionError::new(key, e)))?;
-    }
-    Ok(Some(s))
+/// How one field of a settings object (`breaker`, `budget`, `pacer`, `storm`, `retryCap`) is
+/// checked. One table-driven reader serves all five objects: five hand-written readers cost
+/// about 3 KB of wasm.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// A finite number >= 0 (a duration in ms).
+    Millis,
+    /// An integer >= 0.
+    Count0,
+    /// An integer >= 1.
+    Count1,
+    /// A number in (0, 1].
+    Ratio,
+    /// A number in [0, 1].
+    RatioOrZero,
+    /// A finite number >= 1.
+    AtLeastOne,
+    /// A finite number > 0.
+    Positive,
+    /// A function (read by the driver, not stored here).
+    Function,
 }
 
-fn budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<BudgetSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of budget settings";
-    const COUNT: &str = "must be an integer >= 0";
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
-        _ => {}
-    }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("budget", e))? {
-        if *value == Value::Undefined {
-            continue;
-        }
-        let checked = match key.as_str() {
-            "capacity" => whole_u32(value, 0.0, COUNT).map(|n| s.capacity = n),
-            "retryCost" => whole_u32(value, 0.0, COUNT).map(|n| s.retry_cost = n),
-            "timeoutCost" => whole_u32(value, 0.0, COUNT).map(|n| s.timeout_cost = n),
-            "successRefund" => whole_u32(value, 0.0, COUNT).map(|n| s.success_refund = n),
-            _ => Err("is not a budget setting"),
-        };
-        checked.map_err(|e| OptionError::nested("budget", OptionError::new(key, e)))?;
-    }
-    Ok(Some(s))
-}
-
-fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of pacer settings";
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
-        _ => {}
-    }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("pacer", e))? {
-        if *value == Value::Undefined {
-            continue;
-        }
-        let n = match value {
+impl Rule {
+    /// The value as a number, or what it must be.
+    fn check(self, v: &Value) -> Check<f64> {
+        let n = match v {
             Value::Number(n) => *n,
             _ => f64::NAN,
         };
-        let checked = match key.as_str() {
-            "increase" if n.is_finite() && n >= 1.0 => {
-                s.increase = n;
-                Ok(())
-            }
-            "increase" => Err("must be a finite number >= 1"),
-            "decrease" if n > 0.0 && n <= 1.0 => {
-                s.decrease = n;
-                Ok(())
-            }
-            "decrease" => Err("must be a number in (0, 1]"),
-            "seedRatio" if n.is_finite() && n > 0.0 => {
-                s.seed_ratio = n;
-                Ok(())
-            }
-            "seedRatio" => Err("must be a finite number > 0"),
-            _ => Err("is not a pacer setting"),
+        let (ok, expected) = match self {
+            Rule::Millis => return number(v),
+            Rule::Count0 => return whole(v, 0.0, "must be an integer >= 0").map(|n| n as f64),
+            Rule::Count1 => return whole(v, 1.0, "must be an integer >= 1").map(|n| n as f64),
+            Rule::Ratio => (n > 0.0 && n <= 1.0, "must be a number in (0, 1]"),
+            Rule::RatioOrZero => ((0.0..=1.0).contains(&n), "must be a number in [0, 1]"),
+            Rule::AtLeastOne => (n.is_finite() && n >= 1.0, "must be a finite number >= 1"),
+            Rule::Positive => (n.is_finite() && n > 0.0, "must be a finite number > 0"),
+            Rule::Function => return function(v).map(|()| 0.0),
         };
-        checked.map_err(|e| OptionError::nested("pacer", OptionError::new(key, e)))?;
+        if ok { Ok(n) } else { Err(expected) }
     }
-    Ok(Some(s))
+}
+
+/// A settings object's shape: its option name, what it must be, the error for a key it does
+/// not have, and its fields in the order of the values array.
+struct Shape {
+    name: &'static str,
+    expected: &'static str,
+    unknown: &'static str,
+    fields: &'static [(&'static str, Rule)],
+}
+
+/// Reads `false` (off: `false` is returned), `true` (`values` kept: the base's, or the
+/// defaults', in the shape's order) or an object of fields over `values`. Not generic over
+/// the array length on purpose: one copy of this code serves every shape.
+fn settings(v: &Value, shape: &Shape, values: &mut [f64]) -> Result<bool, OptionError> {
+    match v {
+        Value::Bool(false) => return Ok(false),
+        Value::Bool(true) => return Ok(true),
+        _ => {}
+    }
+    for (key, value) in fields(v, shape.expected).map_err(|e| OptionError::new(shape.name, e))? {
+        if matches!(value, Value::Undefined) {
+            continue;
+        }
+        let field = shape.fields.iter().zip(values.iter_mut()).find(|((name, _), _)| *name == key.as_str());
+        let checked = match field {
+            Some(((_, Rule::Function), _)) => Rule::Function.check(value).map(|_| ()),
+            Some(((_, rule), slot)) => rule.check(value).map(|n| *slot = n),
+            None => Err(shape.unknown),
+        };
+        checked.map_err(|e| OptionError::nested(shape.name, OptionError::new(key, e)))?;
+    }
+    Ok(true)
+}
+
+/// [`settings`] over an array: the values read, or `None` when turned off.
+fn read<const N: usize>(
+    v: &Value,
+    shape: &Shape,
+    mut values: [f64; N],
+) -> Result<Option<[f64; N]>, OptionError> {
+    Ok(settings(v, shape, &mut values)?.then_some(values))
+}
+
+/// A whole number read by [`settings`] (already checked, so only saturation is left).
+fn to_u32(n: f64) -> u32 {
+    n as u32
+}
+
+const BREAKER: Shape = Shape {
+    name: "breaker",
+    expected: "must be false, true or an object of breaker settings",
+    unknown: "is not a breaker setting",
+    fields: &[
+        ("failureRatio", Rule::Ratio),
+        ("minimumRequests", Rule::Count1),
+        ("windowMs", Rule::Millis),
+        ("openMs", Rule::Millis),
+        ("maxOpenMs", Rule::Millis),
+        ("halfOpenProbes", Rule::Count1),
+        ("key", Rule::Function),
+    ],
+};
+
+fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, OptionError> {
+    let s = base.unwrap_or_default();
+    let values = [
+        s.failure_ratio,
+        f64::from(s.minimum_requests),
+        s.window_ms as f64,
+        s.open_ms as f64,
+        s.max_open_ms as f64,
+        f64::from(s.half_open_probes),
+        0.0,
+    ];
+    Ok(read(v, &BREAKER, values)?.map(|[failure_ratio, minimum, window, open, max_open, probes, _]| {
+        BreakerSettings {
+            failure_ratio,
+            minimum_requests: to_u32(minimum),
+            window_ms: window as u64,
+            open_ms: open as u64,
+            max_open_ms: max_open as u64,
+            half_open_probes: to_u32(probes),
+        }
+    }))
+}
+
+const BUDGET: Shape = Shape {
+    name: "budget",
+    expected: "must be false, true or an object of budget settings",
+    unknown: "is not a budget setting",
+    fields: &[
+        ("capacity", Rule::Count0),
+        ("retryCost", Rule::Count0),
+        ("timeoutCost", Rule::Count0),
+        ("successRefund", Rule::Count0),
+    ],
+};
+
+fn budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<BudgetSettings>, OptionError> {
+    let s = base.unwrap_or_default();
+    let values = [s.capacity, s.retry_cost, s.timeout_cost, s.success_refund].map(f64::from);
+    Ok(read(v, &BUDGET, values)?.map(|[capacity, retry_cost, timeout_cost, success_refund]| BudgetSettings {
+        capacity: to_u32(capacity),
+        retry_cost: to_u32(retry_cost),
+        timeout_cost: to_u32(timeout_cost),
+        success_refund: to_u32(success_refund),
+    }))
+}
+
+const PACER: Shape = Shape {
+    name: "pacer",
+    expected: "must be false, true or an object of pacer settings",
+    unknown: "is not a pacer setting",
+    fields: &[("increase", Rule::AtLeastOne), ("decrease", Rule::Ratio), ("seedRatio", Rule::Positive)],
+};
+
+fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>, OptionError> {
+    let s = base.unwrap_or_default();
+    let values = [s.increase, s.decrease, s.seed_ratio];
+    Ok(read(v, &PACER, values)?.map(|[increase, decrease, seed_ratio]| PacerSettings {
+        increase,
+        decrease,
+        seed_ratio,
+    }))
+}
+
+const STORM: Shape = Shape {
+    name: "storm",
+    expected: "must be false, true or an object of storm settings",
+    unknown: "is not a storm setting",
+    fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumAttempts", Rule::Count1)],
+};
+
+fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
+    let s = base.unwrap_or_default();
+    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_attempts)];
+    Ok(read(v, &STORM, values)?.map(|[ratio, window, minimum]| StormSettings {
+        ratio,
+        window_ms: window as u64,
+        minimum_attempts: to_u32(minimum),
+    }))
+}
+
+const RETRY_CAP: Shape = Shape {
+    name: "retryCap",
+    expected: "must be false, true or an object of retry cap settings",
+    unknown: "is not a retry cap setting",
+    fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumCalls", Rule::Count1)],
+};
+
+fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
+    let s = base.unwrap_or_default();
+    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_calls)];
+    Ok(read(v, &RETRY_CAP, values)?.map(|[ratio, window, minimum]| RetryCapSettings {
+        ratio,
+        window_ms: window as u64,
+        minimum_calls: to_u32(minimum),
+    }))
+}
+
+/// The top-level options that are one number, in [`set_scalar`]'s order: read by the same
+/// rules as the settings objects' fields.
+const SCALARS: &[(&str, Rule)] = &[
+    ("maxAttempts", Rule::Count1),
+    ("baseDelayMs", Rule::Millis),
+    ("maxDelayMs", Rule::Millis),
+    ("multiplier", Rule::Millis),
+    ("maxRetryAfterMs", Rule::Millis),
+    ("retryAfterJitter", Rule::RatioOrZero),
+    ("maxReplayBytes", Rule::Count0),
+    ("timeoutMs", Rule::Millis),
+    ("attemptTimeoutMs", Rule::Millis),
+];
+
+/// Stores the checked number `n` of `SCALARS[index]` (whole numbers saturate, as `as` does).
+fn set_scalar(p: &mut Policy, index: usize, n: f64) {
+    match index {
+        0 => p.max_attempts = to_u32(n),
+        1 => p.base_delay_ms = n as u64,
+        2 => p.max_delay_ms = n as u64,
+        3 => p.multiplier = n,
+        4 => p.max_retry_after_ms = n as u64,
+        5 => p.retry_after_jitter = n,
+        6 => p.max_replay_bytes = n as u64,
+        7 => p.timeout_ms = Some(n as u64),
+        _ => p.attempt_timeout_ms = Some(n as u64),
+    }
 }
 
 /// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over `base`;
 /// unset fields are "auto" and 1.
 fn hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>, OptionError> {
     const EXPECTED: &str = "must be false, true or an object { delayMs, maxHedges }";
+    const DELAY: &str = "must be a finite number >= 0 or \"auto\"";
+    const COUNT: &str = "must be an integer from 1 to 3";
     match v {
         Value::Bool(false) => return Ok(None),
         Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
@@ -277,23 +406,22 @@ fn hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>
     }
     let mut s = base.unwrap_or_default();
     for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("hedge", e))? {
-        if *value == Value::Undefined {
+        if matches!(value, Value::Undefined) {
             continue;
         }
-        let checked = match key.as_str() {
-            "delayMs" => match value {
-                Value::Str(a) if a == "auto" => {
-                    s.delay = HedgeDelay::Auto;
+        let checked = match (key.as_str(), value) {
+            ("delayMs", Value::Str(a)) if a == "auto" => {
+                s.delay = HedgeDelay::Auto;
+                Ok(())
+            }
+            ("delayMs", _) => number(value).map(|n| s.delay = HedgeDelay::Fixed(n as u64)).map_err(|_| DELAY),
+            ("maxHedges", _) => match whole(value, 1.0, COUNT) {
+                Ok(n) if n <= u64::from(MAX_HEDGES) => {
+                    s.max_hedges = n as u32;
                     Ok(())
                 }
-                Value::Number(_) => millis(value)
-                    .map(|n| s.delay = HedgeDelay::Fixed(n))
-                    .map_err(|_| "must be a finite number >= 0 or \"auto\""),
-                _ => Err("must be a finite number >= 0 or \"auto\""),
+                _ => Err(COUNT),
             },
-            "maxHedges" => whole_u32(value, 1.0, "must be an integer from 1 to 3")
-                .and_then(|n| if n <= MAX_HEDGES { Ok(n) } else { Err("must be an integer from 1 to 3") })
-                .map(|n| s.max_hedges = n),
             _ => Err("is not a hedge setting"),
         };
         checked.map_err(|e| OptionError::nested("hedge", OptionError::new(key, e)))?;
@@ -301,93 +429,25 @@ fn hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>
     Ok(Some(s))
 }
 
-/// The shape storm detection and the retry cap share: false, true, or `{ ratio in [0, 1],
-/// windowMs, <count> integer >= 1 }` over `base` as (ratio, windowMs, count).
-fn ratio_window_count(
-    v: &Value,
-    name: &str,
-    count_key: &str,
-    expected: &'static str,
-    base: Option<(f64, u64, u32)>,
-    default: (f64, u64, u32),
-) -> Result<Option<(f64, u64, u32)>, OptionError> {
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or(default))),
-        _ => {}
-    }
-    let (mut ratio, mut window_ms, mut count) = base.unwrap_or(default);
-    for (key, value) in fields(v, expected).map_err(|e| OptionError::new(name, e))? {
-        if *value == Value::Undefined {
-            continue;
-        }
-        let checked = match key.as_str() {
-            "ratio" => ratio_in(value, true, "must be a number in [0, 1]").map(|r| ratio = r),
-            "windowMs" => millis(value).map(|n| window_ms = n),
-            k if k == count_key => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| count = n),
-            _ if name == "storm" => Err("is not a storm setting"),
-            _ => Err("is not a retry cap setting"),
-        };
-        checked.map_err(|e| OptionError::nested(name, OptionError::new(key, e)))?;
-    }
-    Ok(Some((ratio, window_ms, count)))
-}
-
-fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of storm settings";
-    let d = StormSettings::default();
-    let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_attempts));
-    let got = ratio_window_count(
-        v,
-        "storm",
-        "minimumAttempts",
-        EXPECTED,
-        base,
-        (d.ratio, d.window_ms, d.minimum_attempts),
-    )?;
-    Ok(got.map(|(ratio, window_ms, minimum_attempts)| StormSettings { ratio, window_ms, minimum_attempts }))
-}
-
-fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object of retry cap settings";
-    let d = RetryCapSettings::default();
-    let base = base.map(|s| (s.ratio, s.window_ms, s.minimum_calls));
-    let got = ratio_window_count(
-        v,
-        "retryCap",
-        "minimumCalls",
-        EXPECTED,
-        base,
-        (d.ratio, d.window_ms, d.minimum_calls),
-    )?;
-    Ok(got.map(|(ratio, window_ms, minimum_calls)| RetryCapSettings { ratio, window_ms, minimum_calls }))
-}
-
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
     let mut p = base.clone();
     for (key, value) in options {
-        if *value == Value::Undefined {
+        if matches!(value, Value::Undefined) {
             continue;
         }
         let name = key.as_str();
+        if let Some((index, (_, rule))) = SCALARS.iter().enumerate().find(|(_, (k, _))| *k == name) {
+            let n = rule.check(value).map_err(|e| OptionError::new(name, e))?;
+            set_scalar(&mut p, index, n);
+            continue;
+        }
         let checked = match name {
-            "maxAttempts" => whole_u32(value, 1.0, "must be an integer >= 1").map(|n| p.max_attempts = n),
-            "baseDelayMs" => millis(value).map(|n| p.base_delay_ms = n),
-            "maxDelayMs" => millis(value).map(|n| p.max_delay_ms = n),
-            "multiplier" => number(value).map(|n| p.multiplier = n),
             "jitter" => jitter(value).map(|j| p.jitter = j),
             "retryOn" => statuses(value).map(|s| p.retry_on = s),
             "methods" => methods(value).map(|m| p.methods = m),
             "respectRetryAfter" => boolean(value).map(|b| p.respect_retry_after = b),
-            "maxRetryAfterMs" => millis(value).map(|n| p.max_retry_after_ms = n),
-            "retryAfterJitter" => {
-                ratio_in(value, true, "must be a number in [0, 1]").map(|r| p.retry_after_jitter = r)
-            }
-            "maxReplayBytes" => whole(value, 0.0, "must be an integer >= 0").map(|n| p.max_replay_bytes = n),
-            "timeoutMs" => millis(value).map(|n| p.timeout_ms = Some(n)),
-            "attemptTimeoutMs" => millis(value).map(|n| p.attempt_timeout_ms = Some(n)),
             "breaker" => {
                 p.breaker = breaker(value, base.breaker)?;
                 Ok(())
@@ -420,7 +480,7 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
     }
     // The retry cap belongs to the default budget: options that set `budget` and say nothing
     // of `retryCap` get exactly the bucket of SPEC 6 (see `super::retry_cap`).
-    let set = |name: &str| options.iter().any(|(k, v)| k == name && *v != Value::Undefined);
+    let set = |name: &str| options.iter().any(|(k, v)| k == name && !matches!(v, Value::Undefined));
     if set("budget") && !set("retryCap") {
         p.retry_cap = None;
     }

@@ -37,15 +37,18 @@ impl Default for BreakerSettings {
         BreakerSettings {
             // Measured in the storm simulator's scenarios (README, "Defaults that never make
             // things worse"): a breaker that opens at half failures refuses calls a brownout
-            // would have served, and any open period longer than a few tens of ms refuses calls
-            // after the server is back. So it opens only when nearly everything fails, and
-            // re-checks every 20 ms: a shedder for busy keys, never a wall.
+            // would have served, and every call refused after the server is back is lost: an
+            // open period of P ms loses about P/2 of them, and a single half-open probe makes
+            // every other call wait out its round trip. So it opens only when nearly
+            // everything fails, re-checks after 10 ms, and lets traffic through as probes
+            // while half-open (the first success closes it): a shedder for busy keys, never
+            // a wall.
             failure_ratio: 0.9,
             minimum_requests: 10,
             window_ms: 30_000,
-            open_ms: 20,
-            max_open_ms: 20,
-            half_open_probes: 1,
+            open_ms: 10,
+            max_open_ms: 10,
+            half_open_probes: 1000,
         }
     }
 }
