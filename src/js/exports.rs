@@ -25,7 +25,7 @@
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
 //! | `hedgeAfter` | slot | after a SEND of a hedged call: ms until `hedge` may be asked, or -1 |
 //! | `hedge` | slot, now | the hedge delay passed: SEND (a hedge; `attempt`/`param` describe it) or NO_HEDGE |
-//! | `outcomeOf` | slot, attempt, then as `outcome` | as `outcome`, or PENDING |
+//! | `answered` | slot, attempt | a hedged call: the next `outcome` is that attempt's (which may answer PENDING) |
 //!
 //! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
 //! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
@@ -34,8 +34,8 @@
 //! policy hedges and whose request may be sent again, so a call without `hedge` never asks
 //! anything more. driver.js then runs it with several attempts in flight: after each SEND it
 //! asks `hedgeAfter`, calls `hedge` when that timer fires, and reports each attempt with
-//! `outcomeOf`, which answers PENDING 8 for a retryable outcome while other attempts are still
-//! out (wait for them); any other code ends the attempts still out. `hedge` answers NO_HEDGE 9
+//! `answered` then `outcome`, which answers PENDING 8 for a retryable outcome while other
+//! attempts are still out (wait for them); any other code ends the attempts still out. `hedge` answers NO_HEDGE 9
 //! when no hedge may go.
 
 use alloc::rc::Rc;
@@ -77,6 +77,8 @@ struct Slot {
     policy: Rc<Policy>,
     call: Option<Call>,
     action: Action,
+    /// A hedged call: the attempt whose outcome `outcome` reports next (set by `answered`).
+    answered: u32,
 }
 
 /// One set of defaults with its own breakers, budgets and stats.
@@ -180,7 +182,7 @@ impl Instance {
                 },
             },
         };
-        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last) };
+        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last), answered: 0 };
         match self.free.pop() {
             Some(id) => {
                 if let Some(entry) = self.slots.get_mut(id as usize) {
@@ -273,6 +275,23 @@ impl Instance {
         let outcome = outcome_of_kind(kind, status);
         let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
         let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
+        if let Some(Slot { policy, call: Some(call), action, answered }) =
+            self.slots.get_mut(id as usize).and_then(Option::as_mut)
+        {
+            if call.is_hedged() {
+                // Several attempts may be out: the one `answered` named.
+                let reported =
+                    call.on_outcome_of(&mut self.engine, policy, *answered, outcome, &hints, now as u64, rnd);
+                return match reported {
+                    Ok(Some(next)) => {
+                        *action = next;
+                        code(next)
+                    }
+                    Ok(None) => PENDING,
+                    Err(_) => MISUSE,
+                };
+            }
+        }
         self.step(id, |call, engine, policy| {
             call.on_outcome(engine, policy, outcome, &hints, now as u64, rnd)
         })
@@ -522,36 +541,10 @@ impl Instance {
         }
     }
 
-    /// Reports how attempt number `attempt` of a hedged call ended (arguments after it as for
-    /// `outcome`): PENDING while others are out and this one would be retried, else as
-    /// `outcome`.
-    #[wasm_bindgen(js_name = outcomeOf)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn outcome_of(
-        &mut self,
-        id: u32,
-        attempt: u32,
-        kind: u32,
-        status: u16,
-        retry_after: Option<String>,
-        ratelimit_reset: Option<String>,
-        ratelimit: Option<String>,
-        x_ratelimit_reset: Option<String>,
-        now: f64,
-        rnd: f64,
-    ) -> u32 {
-        let outcome = outcome_of_kind(kind, status);
-        let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
-        let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
-        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
-        let Some(call) = slot.call.as_mut() else { return MISUSE };
-        match call.on_outcome_of(&mut self.engine, &slot.policy, attempt, outcome, &hints, now as u64, rnd) {
-            Ok(Some(action)) => {
-                slot.action = action;
-                code(action)
-            }
-            Ok(None) => PENDING,
-            Err(_) => MISUSE,
+    /// A hedged call: the next `outcome` reports attempt number `attempt`.
+    pub fn answered(&mut self, id: u32, attempt: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+            slot.answered = attempt;
         }
     }
 }
@@ -670,8 +663,10 @@ mod tests {
         assert_eq!(instance.hedge_after(id), 20.0);
         assert_eq!(instance.hedge(id, 20.0), SEND);
         assert_eq!(instance.attempt(id), 2);
-        assert_eq!(instance.outcome_of(id, 1, RESPONSE, 503, None, None, None, None, 25.0, 0.5), PENDING);
-        assert_eq!(instance.outcome_of(id, 2, RESPONSE, 200, None, None, None, None, 30.0, 0.5), SETTLE_LAST);
+        instance.answered(id, 1);
+        assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 25.0, 0.5), PENDING);
+        instance.answered(id, 2);
+        assert_eq!(instance.outcome(id, RESPONSE, 200, None, None, None, None, 30.0, 0.5), SETTLE_LAST);
         assert_eq!(instance.hedge(id, 40.0), MISUSE, "settled");
         instance.close(id, 40.0);
         assert_eq!((instance.stat(1), instance.stat(12)), (2.0, 1.0));

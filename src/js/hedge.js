@@ -153,8 +153,9 @@ export async function runHedged(instance, id, call) {
       if (kind === ABORTED || kind === INVALID) throw value;
       const response = kind === RESPONSE ? value : undefined;
       const failed = !response || !response.ok;
-      let action = instance.outcomeOf(
-        id, event.no, kind, response ? response.status : 0,
+      instance.answered(id, event.no);
+      let action = instance.outcome(
+        id, kind, response ? response.status : 0,
         failed && response ? header(response, "retry-after") : undefined,
         failed && response ? header(response, "ratelimit-reset") : undefined,
         failed && response ? header(response, "ratelimit") : undefined,
