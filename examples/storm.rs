@@ -10,10 +10,14 @@
 //! cargo run --release --example storm -- scenarios --clients 100000 --seed 1
 //! cargo run --release --example storm -- scenarios --quick
 //! cargo run --release --example storm -- fleet [--isolates 4,16,64,256] [--quick]
+//! cargo run --release --example storm -- hedge [--quick]
 //! ```
 //!
 //! `fleet` puts N isolates through an outage with their own breakers and with breakers shared
 //! through the fleet's hub (edge-retry/fleet, `storm/fleet.rs`).
+//!
+//! `hedge` drives hedged requests (SPEC 9) at fleet scale against a long-tail server and a
+//! server near capacity (`storm/hedge.rs`).
 //!
 //! `scenarios` puts the library's defaults and the fixed strategies through a blip, an
 //! outage, a long outage, a brownout, an overload, a hang and a rate limit (`storm/scenarios.rs`).
@@ -29,6 +33,8 @@
 mod candidates;
 #[path = "storm/fleet.rs"]
 mod fleet;
+#[path = "storm/hedge.rs"]
+mod hedge;
 #[path = "storm/occ.rs"]
 mod occ;
 #[path = "storm/outage.rs"]
@@ -49,6 +55,7 @@ usage: storm occ    [--clients 10,20,30,40,50,100] [--runs 100] [--seed 1] [--qu
        storm scenarios [--clients 100000] [--rps 0.1] [--seed 1] [--only blip,outage,...] [--quick]
        storm candidates [--clients 10,20,30,40,50,100] [--runs 100] [--seeds 1,2,3] [--hop-ms 10] [--quick]
        storm fleet [--isolates 4,16,64,256] [--rps 20] [--seed 1] [--do-rtt-ms 30] [--refresh-ms 1000] [--report-ms 250] [--no-header] [--quick]
+       storm hedge [--clients 100] [--rps 20] [--duration-ms 60000] [--load 0.9] [--seed 1] [--quick]
 --quick: small parameters (seconds) so CI can check that the mode still runs.
 --fleets: CLIENTS:RPS pairs, RPS being calls per second per client.";
 
@@ -224,6 +231,34 @@ fn fleet_args(rest: Vec<String>) -> Result<fleet::FleetArgs, String> {
     Ok(args)
 }
 
+fn hedge_args(rest: Vec<String>) -> Result<hedge::HedgeArgs, String> {
+    let quick = rest.iter().any(|a| a == "--quick");
+    let mut args = if quick {
+        hedge::HedgeArgs { clients: 20, rps: 20.0, duration_ms: 5_000, seed: 1, load: 0.9 }
+    } else {
+        hedge::HedgeArgs { clients: 100, rps: 20.0, duration_ms: 60_000, seed: 1, load: 0.9 }
+    };
+    let mut it = rest.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {}
+            "--clients" => args.clients = parse(&flag, it.next())?,
+            "--rps" => args.rps = parse(&flag, it.next())?,
+            "--duration-ms" => args.duration_ms = parse(&flag, it.next())?,
+            "--seed" => args.seed = parse(&flag, it.next())?,
+            "--load" => args.load = parse(&flag, it.next())?,
+            _ => return Err(format!("hedge: unknown argument {flag:?}")),
+        }
+    }
+    if args.clients == 0 || !(args.rps > 0.0 && args.rps.is_finite()) || args.duration_ms == 0 {
+        return Err(String::from("hedge: --clients must be >= 1, --rps > 0, --duration-ms >= 1"));
+    }
+    if !(args.load > 0.0 && args.load <= 1.0) {
+        return Err(String::from("hedge: --load must be in (0, 1]"));
+    }
+    Ok(args)
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
@@ -240,6 +275,7 @@ fn main() -> ExitCode {
         "candidates" => {
             candidates_args(rest).and_then(|a| candidates::run(&a, &mut out).map_err(|e| e.to_string()))
         }
+        "hedge" => hedge_args(rest).and_then(|a| hedge::run(&a, &mut out).map_err(|e| e.to_string())),
         "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -127,6 +127,8 @@ export interface RetryOptions {
    *  also waits for the key's next free slot, an interval that grows on failures and shrinks on
    *  successes. Off by default (an extension beyond the contract); true for the defaults. */
   pacer?: PacerOptions | boolean;
+  /** Hedged requests (SPEC 9), or false. Off by default; true for { delayMs: "auto", maxHedges: 1 }. */
+  hedge?: HedgeOptions | boolean;
   /** Called before each wait. */
   onRetry?: (event: RetryEvent) => void;
   /** Called after every attempt settles (per call too). Whatever it throws is dropped. */
@@ -136,13 +138,22 @@ export interface RetryOptions {
   random?: () => number;
 }
 
+export interface HedgeOptions {
+  /** When the first attempt has had no answer after this long (ms), another copy is sent
+   *  alongside. "auto": the key's recent p95 attempt latency (at least 10 ms; no hedge before
+   *  the key has 20 latencies). Default "auto". */
+  delayMs?: number | "auto";
+  /** Extra copies at most, 1 to 3. Default 1. Hedges count as attempts and pay retryCost. */
+  maxHedges?: number;
+}
+
 export interface AttemptEvent {
   /** The breaker key (the URL's origin by default). */
   key: string;
   url: string;
   /** Number of the attempt, from 1. */
   attempt: number;
-  /** Whether it was a hedge (SPEC 9); always false until hedging ships. */
+  /** Whether it was a hedge (SPEC 9). An attempt that lost to another (aborted) is not reported. */
   hedge: boolean;
   status?: number;
   error?: unknown;
@@ -194,7 +205,7 @@ export interface RetryInit extends RequestInit {
 
 export interface RetryStats {
   calls: number;
-  /** Requests sent (first attempts and retries). */
+  /** Requests sent (first attempts, retries and hedges). */
   attempts: number;
   retries: number;
   /** Calls that resolved with a response whose status is < 500 and not in retryOn. */
@@ -207,7 +218,7 @@ export interface RetryStats {
   retryAfterWaits: number;
   /** Times a key entered a retry storm. */
   storms: number;
-  /** Hedged attempts (none until hedging ships). */
+  /** Hedged attempts sent (they count in attempts too, not in retries). */
   hedges: number;
   /** Per call, waits included. */
   latencyMs: { p50: number; p90: number; p99: number };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks of issue "Measure it" (items 1-5): success-path overhead in Node and workerd,
-# size, cold start, and the core's cost per decision.
+# size, cold start, and the core's cost per decision; and hedged requests (issue 10).
 #
 #   bash scripts/bench.sh           full run (~6-8 min); writes docs/benchmarks.md
 #   bash scripts/bench.sh --quick   only checks that every benchmark still runs (CI; < 1 min
@@ -42,6 +42,7 @@ if [ "$MODE" = quick ]; then
   check "cold start" node bench/cold-start.mjs --quick
   check "JS profile" node bench/profile-js.mjs --quick
   check "fleet on vs off in workerd" node bench/fleet.mjs --quick
+  check "hedged requests" node bench/hedge.mjs --quick
   exit 0
 fi
 
@@ -100,6 +101,7 @@ section "Success-path overhead in workerd" node bench/workerd-overhead.mjs
 section "Size" node bench/size.mjs
 section "Cold start" node bench/cold-start.mjs
 section "Fleet breakers: success-path latency in workerd, fleet on vs off" node bench/fleet.mjs
+section "Hedged requests against a long-tail server" node bench/hedge.mjs
 
 say ""
 say "## Summary"

@@ -376,6 +376,42 @@ def scenarios_chart(rows, path, strategies=("NoRetry", "FullJitter", "OldDefault
     svg.write(path)
 
 
+def hedge_chart(rows, path):
+    """Hedged requests (storm -- hedge): p99 call latency (log scale) and extra requests, per
+    server, one bar per strategy."""
+    servers = list(OrderedDict.fromkeys(r["server"] for r in rows))
+    strategies = list(OrderedDict.fromkeys(r["strategy"] for r in rows))
+    data = {(r["server"], r["strategy"]): r for r in rows}
+    panels = [("p99_ms", "p99 call latency", "ms (log scale)", True),
+              ("extra_pct", "Extra requests the server saw", "% of calls", False)]
+    pw, ph = 900, 230
+    svg = Svg(pw + 60, len(panels) * (ph + 90) + 110)
+    svg.text(svg.width / 2, 24, "Hedged requests at fleet scale (storm -- hedge)", 16, "middle", "bold")
+    for p, (col, title, ylabel, ylog) in enumerate(panels):
+        left, top = 80, 80 + p * (ph + 90)
+        values = [float(r[col]) for r in rows]
+        ylim = (1, max(values) * 2) if ylog else (0, max(values + [1.0]) * 1.15)
+        ax = Axes(svg, left, top, pw - 90, ph, (0, len(servers)), ylim, ylog)
+        ax.frame([], "", ylabel, title)
+        group = (pw - 90) / len(servers)
+        bar = group * 0.8 / len(strategies)
+        for ci, server in enumerate(servers):
+            for si, strat in enumerate(strategies):
+                r = data.get((server, strat))
+                if r is None:
+                    continue
+                x = left + ci * group + group * 0.1 + si * bar
+                v = max(float(r[col]), ylim[0])
+                svg.rect(x, ax.y(v), bar - 1, ax.y(ylim[0]) - ax.y(v), PALETTE[si % len(PALETTE)])
+                svg.text(x + bar / 2, ax.y(v) - 3, fmt(round(float(r[col]), 1)), 8, "middle", color="#333")
+            svg.text(left + ci * group + group / 2, top + ph + 16, server, 11, "middle")
+    for si, strat in enumerate(strategies):
+        x, y = 40 + si * 150, svg.height - 18
+        svg.rect(x, y - 10, 14, 12, PALETTE[si % len(PALETTE)])
+        svg.text(x + 20, y, strat, 11)
+    svg.write(path)
+
+
 def series_chart(path_in, path_out, fleet, strategies, capacity_per_ms, outage, stop):
     """Two stacked panels over time: requests reaching the server, and calls that succeeded."""
     rows = [r for r in read_csv(path_in) if r["clients"] == fleet and r["strategy"] in strategies]
@@ -435,6 +471,7 @@ def main(argv):
     log = argv[5] if len(argv) > 5 else None
     candidates_csv = argv[6] if len(argv) > 6 else None
     scenarios_csv = argv[7] if len(argv) > 7 else None
+    hedge_csv = argv[8] if len(argv) > 8 else None
     occ = read_csv(occ_csv)
     occ_chart(occ, "time_ms", f"{out}/storm-occ-time.svg",
               "OCC contention: time until the last client completes", "milliseconds (log scale)", True)
@@ -445,6 +482,8 @@ def main(argv):
         candidates_chart(read_csv(candidates_csv), f"{out}/storm-candidates.svg")
     if scenarios_csv:
         scenarios_chart(read_csv(scenarios_csv), f"{out}/storm-scenarios.svg")
+    if hedge_csv:
+        hedge_chart(read_csv(hedge_csv), f"{out}/storm-hedge.svg")
     outage = read_csv(outage_csv)
     subtitle = ""
     if log:

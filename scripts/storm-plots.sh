@@ -3,7 +3,8 @@
 # to docs/: storm-occ.csv, storm-occ-time.svg, storm-occ-calls.svg, storm-occ-vs-fulljitter.svg,
 # storm-candidates.csv, storm-candidates.svg, storm-outage.csv, storm-outage.svg,
 # storm-outage-series.svg, storm-scenarios.csv (the issue-9 scenarios: 100,000 clients),
-# storm-scenarios.svg, storm-fleet.csv and storm-fleet.svg (fleet breakers, issue 12). The plots are hand-written SVG from
+# storm-scenarios.svg, storm-fleet.csv and storm-fleet.svg (fleet breakers, issue 12), storm-hedge.csv
+# and storm-hedge.svg (hedged requests, issue 10). The plots are hand-written SVG from
 # scripts/storm-plots.py (Python 3 standard library only). Deterministic for a seed:
 #   SEED=1 bash scripts/storm-plots.sh
 # QUICK=1 runs both modes with --quick (seconds, for CI) and writes to target/storm-quick/
@@ -49,12 +50,16 @@ storm fleet "${quick[@]}" --seed "$seed" --rps 2 > "$tmp/fleet.csv"
 storm fleet "${quick[@]}" --seed "$seed" --rps 20 --no-header >> "$tmp/fleet.csv"
 cp "$tmp/fleet.csv" "$out/storm-fleet.csv"
 python3 scripts/fleet-plot.py "$out/storm-fleet.csv" "$out/storm-fleet.svg"
+# Hedged requests (issue 10).
+storm hedge "${quick[@]}" --seed "$seed" > "$tmp/hedge.csv"
 cp "$tmp/occ.csv" "$out/storm-occ.csv"
 cp "$tmp/outage.csv" "$out/storm-outage.csv"
 cp "$tmp/candidates.csv" "$out/storm-candidates.csv"
 cp "$tmp/scenarios.csv" "$out/storm-scenarios.csv"
+cp "$tmp/hedge.csv" "$out/storm-hedge.csv"
 python3 scripts/storm-plots.py "$out/storm-occ.csv" "$out/storm-outage.csv" "$out" "$tmp/series.csv" \
-  "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv"
+  "$tmp/outage.log" "$out/storm-candidates.csv" "$out/storm-scenarios.csv" "$out/storm-hedge.csv"
 echo "storm: wrote $out/storm-occ.csv, storm-outage.csv, storm-candidates.csv, storm-occ-time.svg," \
   "storm-occ-calls.svg, storm-occ-vs-fulljitter.svg, storm-candidates.svg, storm-outage.svg," \
-  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg, storm-fleet.csv, storm-fleet.svg" >&2
+  "storm-outage-series.svg, storm-scenarios.csv, storm-scenarios.svg, storm-fleet.csv, storm-fleet.svg," \
+  "storm-hedge.csv, storm-hedge.svg" >&2

@@ -27,6 +27,7 @@ cargo run --quiet --release --example storm -- outage --quick > /dev/null
 cargo run --quiet --release --example storm -- candidates --quick > /dev/null 2>&1
 cargo run --quiet --release --example storm -- scenarios --quick > /dev/null 2>&1
 cargo run --quiet --release --example storm -- fleet --quick > /dev/null 2>&1
+cargo run --quiet --release --example storm -- hedge --quick > /dev/null 2>&1
 
 step "wasm-bindgen-test: the handle API driver.js uses, in a real wasm instance (Node)"
 wasm-pack test --node -- --lib 2>&1 | grep -vE "^\s+(Compiling|Finished|Running)"

@@ -15,7 +15,8 @@
 use arbitrary::Arbitrary;
 use edge_retry::core::options::{self, OptionError, Scope, Value};
 use edge_retry::core::policy::{
-    BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet, StormSettings,
+    BreakerSettings, BudgetSettings, HedgeDelay, HedgeSettings, Jitter, PacerSettings, Policy, RetryCapSettings,
+    StatusSet, StormSettings,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -68,6 +69,9 @@ const NAMES: &[&str] = &[
     "maxOpenMs",
     "minimumCalls",
     "minimumAttempts",
+    "hedge",
+    "delayMs",
+    "maxHedges",
 ];
 
 /// Strings the fuzzer picks from: jitter names, methods, near misses.
@@ -89,6 +93,8 @@ const STRINGS: &[&str] = &[
     "GET\n",
     "3",
     "é",
+    "auto",
+    "Auto",
 ];
 
 /// Numbers the fuzzer picks from: the edges of every rule.
@@ -268,6 +274,9 @@ fn assert_valid(p: &Policy) {
         assert!(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0);
         assert!(b.minimum_requests >= 1 && b.half_open_probes >= 1);
     }
+    if let Some(h) = &p.hedge {
+        assert!((1..=3).contains(&h.max_hedges), "maxHedges {}", h.max_hedges);
+    }
     if let Some(s) = &p.pacer {
         assert!(s.increase.is_finite() && s.increase >= 1.0);
         assert!(s.decrease > 0.0 && s.decrease <= 1.0);
@@ -387,6 +396,7 @@ fn reference(base: &Policy, opts: &[(String, Value)], scope: Scope) -> Result<Po
             "budget" => p.budget = reference_budget(v, base.budget)?,
             "pacer" => p.pacer = reference_pacer(v, base.pacer)?,
             "retryCap" => p.retry_cap = reference_retry_cap(v, base.retry_cap)?,
+            "hedge" => p.hedge = reference_hedge(v, base.hedge)?,
             "storm" if scope == Scope::Defaults => p.storm = reference_storm(v, base.storm)?,
             "shouldRetry" | "onRetry" | "onAttempt" | "random" => {
                 if *v != Value::Function {
@@ -529,6 +539,42 @@ fn reference_budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<Bu
             "timeoutCost" => s.timeout_cost = n,
             "successRefund" => s.success_refund = n,
             _ => return Err(format!("budget.{key}")),
+        }
+    }
+    Ok(Some(s))
+}
+
+/// SPEC 9: `false`, `true` (delayMs "auto", maxHedges 1), or `{ delayMs: number >= 0 |
+/// "auto", maxHedges: integer 1..=3 }` over the base's.
+fn reference_hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>, String> {
+    let fields = match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or(HedgeSettings { delay: HedgeDelay::Auto, max_hedges: 1 }))),
+        Value::Object(fields) => fields,
+        _ => return Err(String::from("hedge")),
+    };
+    let mut s = base.unwrap_or(HedgeSettings { delay: HedgeDelay::Auto, max_hedges: 1 });
+    for (key, v) in fields {
+        if *v == Value::Undefined {
+            continue;
+        }
+        let ok = match (key.as_str(), v) {
+            ("delayMs", Value::Str(a)) if a == "auto" => {
+                s.delay = HedgeDelay::Auto;
+                true
+            }
+            ("delayMs", _) => non_negative(v).map(|n| s.delay = HedgeDelay::Fixed(to_u64(n))).is_some(),
+            ("maxHedges", _) => match integer(v, 1.0) {
+                Some(n) if n <= 3.0 => {
+                    s.max_hedges = n as u32;
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("hedge.{key}"));
         }
     }
     Ok(Some(s))

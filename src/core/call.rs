@@ -6,14 +6,23 @@
 //!                       │                 └──decline──► Settle
 //!                       └────────────────► Settle(Last | Deadline)        abort ──► Settle
 //! ```
+//!
+//! A hedged call (SPEC 9, [`Call::is_hedged`]) may have several attempts in flight: after a
+//! Send, [`Call::hedge_after`] says when to ask [`Call::hedge`] for another copy, and each
+//! attempt's outcome is reported with its number through [`Call::on_outcome_of`]. The first
+//! outcome that would settle wins (the driver aborts the others); a retryable one while others
+//! are still out answers `None`: wait for them.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 
 use super::backoff::{backoff_delay, unit};
 use super::breaker::Admission;
+use super::breaker::StateName;
 use super::classify::{Outcome, RetryReason};
 use super::engine::Engine;
 use super::headers::{ServerHints, server_wait_ms};
+use super::hedge::{HedgeDelay, HedgeSettings, LatencyWindow, MAX_HEDGES};
 use super::pacer::{Plan, Signal};
 use super::policy::Policy;
 
@@ -49,6 +58,54 @@ pub enum CallError {
     Settled,
     NotInFlight,
     NotWaiting,
+    /// `on_outcome_of` named an attempt that is not in flight.
+    UnknownAttempt,
+    /// `on_outcome` on a hedged call whose other attempts are still out: use `on_outcome_of`.
+    OthersInFlight,
+}
+
+/// The most attempts a hedged call has out at once: the first and [`MAX_HEDGES`] hedges.
+const MAX_FLIGHTS: usize = MAX_HEDGES as usize + 1;
+
+/// One attempt of a hedged call in flight (`attempt` 0: a free place).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Flight {
+    attempt: u32,
+    sent_at: u64,
+    deadline_bound: bool,
+}
+
+/// What a hedged call keeps beside the plain state (boxed: a call without `hedge` carries a
+/// null pointer, not this).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Hedging {
+    settings: HedgeSettings,
+    /// Hedges sent so far in this call.
+    sent: u32,
+    flights: [Flight; MAX_FLIGHTS],
+    /// Ask for the next hedge this long after the latest send; `None`: no more for now.
+    after: Option<u64>,
+}
+
+impl Hedging {
+    fn in_flight(&self) -> usize {
+        self.flights.iter().filter(|f| f.attempt != 0).count()
+    }
+
+    fn add(&mut self, flight: Flight) -> bool {
+        match self.flights.iter_mut().find(|f| f.attempt == 0) {
+            Some(free) => {
+                *free = flight;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take(&mut self, attempt: u32) -> Option<Flight> {
+        let found = self.flights.iter_mut().find(|f| f.attempt == attempt && attempt != 0)?;
+        Some(core::mem::take(found))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +135,8 @@ pub struct Call {
     phase: Phase,
     /// When the attempt in flight (or the last one) was sent: the pacer learns attempt times.
     sent_at: u64,
+    /// Present when the policy hedges and the request may be sent again.
+    hedging: Option<Box<Hedging>>,
 }
 
 impl Call {
@@ -116,6 +175,14 @@ impl Call {
             // Not yet sent; `send` moves it on.
             phase: Phase::Waiting { tokens: 0, server_wait: false },
             sent_at: now,
+            hedging: policy.hedge.filter(|_| repeatable).map(|settings| {
+                Box::new(Hedging {
+                    settings,
+                    sent: 0,
+                    flights: [Flight::default(); MAX_FLIGHTS],
+                    after: None,
+                })
+            }),
         };
         let action = call.send(engine, policy, now);
         (call, action)
@@ -138,6 +205,7 @@ impl Call {
     }
 
     /// Reports how the attempt in flight ended, with the response's wait hints (if any).
+    /// (A hedged call with several attempts out reports through [`Call::on_outcome_of`].)
     pub fn on_outcome(
         &mut self,
         engine: &mut Engine,
@@ -147,6 +215,12 @@ impl Call {
         now: u64,
         rnd: f64,
     ) -> Result<Action, CallError> {
+        if self.hedging.is_some() {
+            let latest = self.attempts;
+            return self
+                .on_outcome_of(engine, policy, latest, outcome, hints, now, rnd)?
+                .ok_or(CallError::OthersInFlight);
+        }
         let Phase::InFlight { probe, deadline_bound } = self.phase else {
             return Err(self.phase_error());
         };
@@ -156,6 +230,65 @@ impl Call {
             // slot (the phase is still in flight); freeing it here as well released two slots.
             return Ok(self.settle(engine, policy, now, Settle::Deadline));
         }
+        let sent_at = self.sent_at;
+        self.learn(engine, policy, outcome, probe, sent_at, now);
+        Ok(self.decide_retry(engine, policy, outcome, hints, now, rnd))
+    }
+
+    /// Reports how attempt number `attempt` ended. `None`: the outcome would be retried but
+    /// other attempts are still in flight, so the call goes on with them (SPEC 9). Otherwise
+    /// the next action; when it is not a Send the driver aborts the attempts still out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_outcome_of(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        attempt: u32,
+        outcome: Outcome,
+        hints: &ServerHints,
+        now: u64,
+        rnd: f64,
+    ) -> Result<Option<Action>, CallError> {
+        let Phase::InFlight { probe, .. } = self.phase else {
+            return Err(self.phase_error());
+        };
+        let Some(hedging) = self.hedging.as_mut() else {
+            if attempt != self.attempts {
+                return Err(CallError::UnknownAttempt);
+            }
+            return self.on_outcome(engine, policy, outcome, hints, now, rnd).map(Some);
+        };
+        let flight = hedging.take(attempt).ok_or(CallError::UnknownAttempt)?;
+        let others = hedging.in_flight() > 0;
+        if others && outcome.is_retryable(policy) && !(flight.deadline_bound && outcome == Outcome::Timeout) {
+            // Learn from it, then keep waiting for the attempts still out.
+            self.learn(engine, policy, outcome, probe, flight.sent_at, now);
+            self.phase = Phase::InFlight { probe: None, deadline_bound: false };
+            self.last = Some(outcome);
+            return Ok(None);
+        }
+        self.last = Some(outcome);
+        if flight.deadline_bound && outcome == Outcome::Timeout {
+            return Ok(Some(self.settle(engine, policy, now, Settle::Deadline)));
+        }
+        self.learn(engine, policy, outcome, probe, flight.sent_at, now);
+        if others {
+            // It would settle the call: it wins over the attempts still out.
+            return Ok(Some(self.settle(engine, policy, now, Settle::Last)));
+        }
+        Ok(Some(self.decide_retry(engine, policy, outcome, hints, now, rnd)))
+    }
+
+    /// What one attempt's outcome teaches the key: breaker, budget refund, pacer, latency.
+    fn learn(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        outcome: Outcome,
+        probe: Option<u32>,
+        sent_at: u64,
+        now: u64,
+    ) {
         let success = is_success(outcome, policy);
         let failure = outcome.is_breaker_failure(policy);
         engine.with_breaker(&self.key, policy, now, |breaker, settings| match probe {
@@ -172,10 +305,12 @@ impl Call {
                     _ if success => Signal::Success,
                     _ => Signal::Neutral,
                 };
-                state.pacer.observe(settings, self.sent_at, now, signal, policy.max_delay_ms);
+                state.pacer.observe(settings, sent_at, now, signal, policy.max_delay_ms);
+            }
+            if policy.hedge.is_some_and(|h| h.delay == HedgeDelay::Auto) {
+                state.latency.get_or_insert_with(Box::default).record(now.saturating_sub(sent_at));
             }
         }
-        Ok(self.decide_retry(engine, policy, outcome, hints, now, rnd))
     }
 
     fn decide_retry(
@@ -292,6 +427,93 @@ impl Call {
         Ok(self.settle(engine, policy, now, Settle::Aborted))
     }
 
+    /// Whether this call hedges (its policy has `hedge` and its request may be sent again).
+    pub fn is_hedged(&self) -> bool {
+        self.hedging.is_some()
+    }
+
+    /// After a Send of a hedged call: ask [`Call::hedge`] this many ms after it, if no outcome
+    /// has settled the call by then. `None`: no hedge is possible now.
+    pub fn hedge_after(&self) -> Option<u64> {
+        self.hedging.as_ref().and_then(|h| h.after)
+    }
+
+    /// The hedge delay has passed with attempts still in flight: send another copy (a Send,
+    /// which counts as an attempt and pays `retryCost`), or `None` when no hedge may go: hedges
+    /// or attempts used up, the deadline reached, the breaker not closed, no tokens, or the
+    /// retry cap reached. Either way [`Call::hedge_after`] then says when to ask again.
+    pub fn hedge(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        now: u64,
+    ) -> Result<Option<Action>, CallError> {
+        let Phase::InFlight { probe, .. } = self.phase else {
+            return Err(self.phase_error());
+        };
+        let Some(hedging) = self.hedging.as_mut() else { return Ok(None) };
+        hedging.after = None;
+        let remaining = self.deadline.map(|d| d.saturating_sub(now));
+        if hedging.sent >= hedging.settings.max_hedges
+            || self.attempts >= policy.max_attempts
+            || hedging.in_flight() >= MAX_FLIGHTS
+            || remaining == Some(0)
+            || probe.is_some()
+        {
+            return Ok(None);
+        }
+        if let Some(state) = engine.key_state(&self.key, policy) {
+            if policy.breaker.is_some() && state.breaker.stored_state() != StateName::Closed {
+                return Ok(None);
+            }
+            if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
+                return Ok(None);
+            }
+            if let Some(settings) = &policy.budget {
+                if !state.budget.try_take(settings, settings.retry_cost) {
+                    return Ok(None);
+                }
+            }
+            if let Some(settings) = &policy.retry_cap {
+                state.retry_cap.note_retry(settings, now);
+            }
+        }
+        let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
+        // Extra load like a retry's, so storm detection counts it as one.
+        engine.note_attempt(&self.key, policy, now, true);
+        self.attempts += 1;
+        self.sent_at = now;
+        engine.stats.counters.attempts += 1;
+        engine.stats.counters.hedges += 1;
+        let attempt = self.attempts;
+        if let Some(hedging) = self.hedging.as_mut() {
+            hedging.sent += 1;
+            hedging.add(Flight { attempt, sent_at: now, deadline_bound });
+        }
+        self.plan_hedge(engine, policy, now);
+        Ok(Some(Action::Send { attempt, timeout_ms, deadline_bound }))
+    }
+
+    /// Sets when the next hedge may be asked for, from `now` (a send).
+    fn plan_hedge(&mut self, engine: &mut Engine, policy: &Policy, now: u64) {
+        let Some(hedging) = self.hedging.as_ref() else { return };
+        let possible = hedging.sent < hedging.settings.max_hedges
+            && self.attempts < policy.max_attempts
+            && hedging.in_flight() < MAX_FLIGHTS;
+        let delay = match hedging.settings.delay {
+            _ if !possible => None,
+            HedgeDelay::Fixed(ms) => Some(ms),
+            HedgeDelay::Auto => engine
+                .key_state(&self.key, policy)
+                .and_then(|s| s.latency.as_deref().and_then(LatencyWindow::auto_delay)),
+        };
+        // A hedge that could only go at or past the deadline is none.
+        let delay = delay.filter(|d| self.deadline.is_none_or(|end| now.saturating_add(*d) < end));
+        if let Some(hedging) = self.hedging.as_mut() {
+            hedging.after = delay;
+        }
+    }
+
     fn send(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Action {
         let remaining = self.deadline.map(|d| d.saturating_sub(now));
         let first = self.attempts == 0;
@@ -316,17 +538,16 @@ impl Call {
                 (Admission::Refuse { .. }, _) => return self.settle(engine, policy, now, Settle::Last),
             }
         }
-        let (timeout_ms, deadline_bound) = match (policy.attempt_timeout_ms, remaining) {
-            (Some(a), Some(r)) if r <= a => (Some(r), true),
-            (Some(a), _) => (Some(a), false),
-            (None, Some(r)) => (Some(r), true),
-            (None, None) => (None, false),
-        };
+        let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
         engine.note_attempt(&self.key, policy, now, !first);
         self.attempts += 1;
         self.sent_at = now;
         engine.stats.counters.attempts += 1;
         self.phase = Phase::InFlight { probe, deadline_bound };
+        if let Some(hedging) = self.hedging.as_mut() {
+            hedging.add(Flight { attempt: self.attempts, sent_at: now, deadline_bound });
+            self.plan_hedge(engine, policy, now);
+        }
         Action::Send { attempt: self.attempts, timeout_ms, deadline_bound }
     }
 
@@ -344,6 +565,20 @@ impl Call {
                 }
             }
             Phase::InFlight { .. } | Phase::Waiting { .. } => {}
+        }
+        if let Some(hedging) = self.hedging.as_mut() {
+            hedging.after = None;
+            let flights = core::mem::take(&mut hedging.flights);
+            // Attempts still out lose: for "auto", they had been out this long at least.
+            let auto = hedging.settings.delay == HedgeDelay::Auto && how != Settle::Aborted;
+            if auto && flights.iter().any(|f| f.attempt != 0) {
+                if let Some(state) = engine.key_state(&self.key, policy) {
+                    let window = state.latency.get_or_insert_with(Box::default);
+                    for f in flights.iter().filter(|f| f.attempt != 0) {
+                        window.record(now.saturating_sub(f.sent_at));
+                    }
+                }
+            }
         }
         self.phase = Phase::Settled;
         let stats = &mut engine.stats;
@@ -363,6 +598,17 @@ impl Call {
             Phase::InFlight { .. } => CallError::NotWaiting,
             Phase::Waiting { .. } => CallError::NotInFlight,
         }
+    }
+}
+
+/// An attempt's timeout: the per-attempt one, or what is left before the deadline when that
+/// is sooner (`true`: the cut is the call's own deadline).
+fn attempt_timeout(policy: &Policy, remaining: Option<u64>) -> (Option<u64>, bool) {
+    match (policy.attempt_timeout_ms, remaining) {
+        (Some(a), Some(r)) if r <= a => (Some(r), true),
+        (Some(a), _) => (Some(a), false),
+        (None, Some(r)) => (Some(r), true),
+        (None, None) => (None, false),
     }
 }
 

@@ -9,11 +9,13 @@
 //! budget, and each setting keeps its meaning. A call that uses no breaker (or no budget)
 //! counts as having the instance's, since it never touches that part.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::breaker::{Breaker, Snapshot, StateName};
 use super::budget::Budget;
+use super::hedge::LatencyWindow;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
 use super::registry::{DEFAULT_CAPACITY, Registry};
@@ -49,6 +51,9 @@ pub struct KeyState {
     pub storm: Storm,
     /// Used only by policies with `retry_cap` set.
     pub retry_cap: RetryCap,
+    /// Recent attempt latencies, for `hedge.delayMs: "auto"`; made when such a call first
+    /// reports (see [`super::hedge`]), so other keys pay 8 bytes for it.
+    pub latency: Option<Box<LatencyWindow>>,
 }
 
 /// Which of a key's states a call uses: the settings in which it differs from the instance's,
@@ -123,6 +128,7 @@ impl Engine {
             pacer: Pacer::default(),
             storm: Storm::default(),
             retry_cap: RetryCap::default(),
+            latency: None,
         })
     }
 

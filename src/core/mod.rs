@@ -10,6 +10,7 @@ pub mod classify;
 pub mod engine;
 pub mod fleet;
 pub mod headers;
+pub mod hedge;
 pub mod http_date;
 pub mod option_bytes;
 pub mod options;

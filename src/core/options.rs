@@ -4,6 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::hedge::{HedgeDelay, HedgeSettings, MAX_HEDGES};
 use super::policy::{
     BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet,
     StormSettings,
@@ -392,6 +393,42 @@ fn set_scalar(p: &mut Policy, index: usize, n: f64) {
     }
 }
 
+/// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over `base`;
+/// unset fields are "auto" and 1.
+fn hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>, OptionError> {
+    const EXPECTED: &str = "must be false, true or an object { delayMs, maxHedges }";
+    const DELAY: &str = "must be a finite number >= 0 or \"auto\"";
+    const COUNT: &str = "must be an integer from 1 to 3";
+    match v {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
+        _ => {}
+    }
+    let mut s = base.unwrap_or_default();
+    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("hedge", e))? {
+        if matches!(value, Value::Undefined) {
+            continue;
+        }
+        let checked = match (key.as_str(), value) {
+            ("delayMs", Value::Str(a)) if a == "auto" => {
+                s.delay = HedgeDelay::Auto;
+                Ok(())
+            }
+            ("delayMs", _) => number(value).map(|n| s.delay = HedgeDelay::Fixed(n as u64)).map_err(|_| DELAY),
+            ("maxHedges", _) => match whole(value, 1.0, COUNT) {
+                Ok(n) if n <= u64::from(MAX_HEDGES) => {
+                    s.max_hedges = n as u32;
+                    Ok(())
+                }
+                _ => Err(COUNT),
+            },
+            _ => Err("is not a hedge setting"),
+        };
+        checked.map_err(|e| OptionError::nested("hedge", OptionError::new(key, e)))?;
+    }
+    Ok(Some(s))
+}
+
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
@@ -425,6 +462,10 @@ pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result
             }
             "retryCap" => {
                 p.retry_cap = retry_cap(value, base.retry_cap)?;
+                Ok(())
+            }
+            "hedge" => {
+                p.hedge = hedge(value, base.hedge)?;
                 Ok(())
             }
             "storm" if scope == Scope::Defaults => {
@@ -570,6 +611,54 @@ mod tests {
             assert!(apply(&Policy::default(), &opt(name, Value::Function), Scope::Defaults).is_ok());
         }
         assert!(apply(&Policy::default(), &opt("onAttempt", Value::Function), Scope::PerCall).is_ok());
+    }
+
+    #[test]
+    fn hedge_settings_are_checked_and_merge_over_the_instance_s() {
+        use super::super::hedge::{HedgeDelay, HedgeSettings};
+        let set = |v: Value| apply(&Policy::default(), &opt("hedge", v), Scope::PerCall).map(|p| p.hedge);
+        assert_eq!(Policy::default().hedge, None, "off by default");
+        assert_eq!(set(Value::Bool(false)), Ok(None));
+        assert_eq!(set(Value::Bool(true)), Ok(Some(HedgeSettings::default())));
+        let fixed = Value::Object(opt("delayMs", Value::Number(20.0)));
+        assert_eq!(set(fixed), Ok(Some(HedgeSettings { delay: HedgeDelay::Fixed(20), max_hedges: 1 })));
+        let auto = Value::Object(vec![
+            (String::from("delayMs"), Value::Str(String::from("auto"))),
+            (String::from("maxHedges"), Value::Number(3.0)),
+        ]);
+        assert_eq!(set(auto), Ok(Some(HedgeSettings { delay: HedgeDelay::Auto, max_hedges: 3 })));
+        assert_eq!(err("hedge", Value::Number(1.0)), "hedge");
+        assert_eq!(err("hedge", Value::Object(opt("maxHedges", Value::Number(4.0)))), "hedge.maxHedges");
+        assert_eq!(err("hedge", Value::Object(opt("maxHedges", Value::Number(0.0)))), "hedge.maxHedges");
+        assert_eq!(err("hedge", Value::Object(opt("maxHedges", Value::Number(1.5)))), "hedge.maxHedges");
+        assert_eq!(err("hedge", Value::Object(opt("delayMs", Value::Number(-1.0)))), "hedge.delayMs");
+        assert_eq!(
+            err("hedge", Value::Object(opt("delayMs", Value::Str(String::from("p95"))))),
+            "hedge.delayMs"
+        );
+        assert_eq!(err("hedge", Value::Object(opt("after", Value::Number(5.0)))), "hedge.after");
+        let e = apply(
+            &Policy::default(),
+            &opt("hedge", Value::Object(opt("maxHedges", Value::Number(9.0)))),
+            Scope::PerCall,
+        );
+        assert_eq!(
+            e.map_err(|e| e.message()),
+            Err(String::from(
+                "edge-retry: invalid option \"hedge.maxHedges\": must be an integer from 1 to 3"
+            ))
+        );
+        // A call's setting goes over the instance's field by field.
+        let base = Policy {
+            hedge: Some(HedgeSettings { delay: HedgeDelay::Fixed(30), max_hedges: 2 }),
+            ..Policy::default()
+        };
+        let p =
+            apply(&base, &opt("hedge", Value::Object(opt("maxHedges", Value::Number(1.0)))), Scope::PerCall);
+        assert_eq!(
+            p.map(|p| p.hedge),
+            Ok(Some(HedgeSettings { delay: HedgeDelay::Fixed(30), max_hedges: 1 }))
+        );
     }
 
     #[test]

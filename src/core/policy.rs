@@ -3,6 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use super::hedge::{HedgeDelay, HedgeSettings};
 pub use super::pacer::PacerSettings;
 pub use super::retry_cap::RetryCapSettings;
 pub use super::storm::StormSettings;
@@ -122,6 +123,8 @@ pub struct Policy {
     /// Retries of a busy key at most a share of its calls (see [`super::retry_cap`]); on by
     /// default, off where options set `budget` without it.
     pub retry_cap: Option<RetryCapSettings>,
+    /// Hedged requests (SPEC 9); off by default.
+    pub hedge: Option<HedgeSettings>,
 }
 
 pub const DEFAULT_RETRY_ON: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -148,6 +151,7 @@ impl Default for Policy {
             pacer: None,
             storm: Some(StormSettings::default()),
             retry_cap: Some(RetryCapSettings::default()),
+            hedge: None,
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct Counters {
     pub retry_after_waits: u64,
     /// Times a key entered a retry storm (SPEC 8).
     pub storms: u64,
-    /// Hedged attempts (SPEC 9; none are made yet).
+    /// Hedged attempts sent (SPEC 9).
     pub hedges: u64,
 }
 

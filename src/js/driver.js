@@ -11,11 +11,13 @@ import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
 import { encodeOptions } from "./encode.js";
+import { runHedged } from "./hedge.js";
 
 export { CircuitOpenError };
 
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
+const SEND_HEDGED = 7; // start(): a hedged call (SPEC 9), run by hedge.js
 const REFUSED = 0xffffffff; // open(): options refused
 const REASONS = ["status", "network", "timeout"];
 const BREAKER_STATES = ["closed", "open", "half-open"];
@@ -171,6 +173,7 @@ export function createRetryFetch(defaults) {
     throw new TypeError(instance.error()); // names the bad option
   }
   let seeded = false;
+  const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
   const baseHooks = hooksOf(defaults, NO_HOOKS);
   // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
   const events = defaults && typeof defaults === "object"
@@ -226,6 +229,13 @@ export function createRetryFetch(defaults) {
     }
 
     let action = instance.start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, Date.now());
+    if (action === SEND_HEDGED) {
+      return runHedged(instance, id, {
+        fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
+        retry: (kind, value) => retry(id, kind, value, url, signal, deadline, hooks),
+        settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
+      });
+    }
     let kind = NETWORK;
     let value;
     let pending; // a response not yet handed to the caller nor discarded
@@ -284,6 +294,17 @@ export function createRetryFetch(defaults) {
       if (pending) discard(pending);
       throw error;
     }
+  }
+
+  // How a hedged call ends, as the loop in `run` ends a plain one.
+  function settleHedged(id, action, kind, value, key, signal) {
+    if (action === SETTLE_LAST) {
+      if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
+      throw kind === TIMEOUT ? timeoutError() : value;
+    }
+    if (action === SETTLE_DEADLINE) throw timeoutError();
+    if (action === SETTLE_CIRCUIT_OPEN) throw new CircuitOpenError(key, instance.param(id));
+    throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
   }
 
   // Between attempts: ask shouldRetry, release the discarded body, tell onRetry, wait, resume.

@@ -26,6 +26,9 @@
 //! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs | the instance's breaker setting (-1: no breaker), for `edge-retry/fleet` |
 //! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
 //! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
+//! | `hedgeAfter` | slot | after a SEND of a hedged call: ms until `hedge` may be asked, or -1 |
+//! | `hedge` | slot, now | the hedge delay passed: SEND (a hedge; `attempt`/`param` describe it) or NO_HEDGE |
+//! | `answered` | slot, attempt | a hedged call: the next `outcome` is that attempt's (which may answer PENDING) |
 //!
 //! The fleet's own classes (`fleet_exports.rs`): `FleetLink` (per isolate: `admit(key, now)`
 //! 0 pass, 1 probe, 2 refused with `param()`; `record`, `recordProbe`, `due`, `begin`,
@@ -34,6 +37,14 @@
 //!
 //! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
 //! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
+//!
+//! Hedged calls (SPEC 9): `start` answers SEND_HEDGED 7 instead of SEND for a call whose
+//! policy hedges and whose request may be sent again, so a call without `hedge` never asks
+//! anything more. driver.js then runs it with several attempts in flight: after each SEND it
+//! asks `hedgeAfter`, calls `hedge` when that timer fires, and reports each attempt with
+//! `answered` then `outcome`, which answers PENDING 8 for a retryable outcome while other
+//! attempts are still out (wait for them); any other code ends the attempts still out. `hedge` answers NO_HEDGE 9
+//! when no hedge may go.
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -74,6 +85,8 @@ struct Slot {
     policy: Rc<Policy>,
     call: Option<Call>,
     action: Action,
+    /// A hedged call: the attempt whose outcome `outcome` reports next (set by `answered`).
+    answered: u32,
 }
 
 /// One set of defaults with its own breakers, budgets and stats.
@@ -177,7 +190,7 @@ impl Instance {
                 },
             },
         };
-        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last) };
+        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last), answered: 0 };
         match self.free.pop() {
             Some(id) => {
                 if let Some(entry) = self.slots.get_mut(id as usize) {
@@ -243,9 +256,13 @@ impl Instance {
         let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
         let (call, action) =
             Call::start_from(&mut self.engine, &slot.policy, key, repeatable, began as u64, now as u64);
+        let hedged = call.is_hedged();
         slot.call = Some(call);
         slot.action = action;
-        code(action)
+        match code(action) {
+            SEND if hedged => SEND_HEDGED,
+            other => other,
+        }
     }
 
     /// Reports how the attempt ended (kind: 0 response, 1 network error, 2 timeout), with the
@@ -263,18 +280,26 @@ impl Instance {
         now: f64,
         rnd: f64,
     ) -> u32 {
-        let outcome = match kind {
-            RESPONSE => Outcome::Response(status),
-            TIMEOUT => Outcome::Timeout,
-            _ => Outcome::NetworkError,
-        };
-        let hints = ServerHints {
-            retry_after: retry_after.as_deref().map(str::as_bytes),
-            ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
-            ratelimit: ratelimit.as_deref().map(str::as_bytes),
-            x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
-        };
+        let outcome = outcome_of_kind(kind, status);
+        let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
         let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
+        if let Some(Slot { policy, call: Some(call), action, answered }) =
+            self.slots.get_mut(id as usize).and_then(Option::as_mut)
+        {
+            if call.is_hedged() {
+                // Several attempts may be out: the one `answered` named.
+                let reported =
+                    call.on_outcome_of(&mut self.engine, policy, *answered, outcome, &hints, now as u64, rnd);
+                return match reported {
+                    Ok(Some(next)) => {
+                        *action = next;
+                        code(next)
+                    }
+                    Ok(None) => PENDING,
+                    Err(_) => MISUSE,
+                };
+            }
+        }
         self.step(id, |call, engine, policy| {
             call.on_outcome(engine, policy, outcome, &hints, now as u64, rnd)
         })
@@ -365,6 +390,31 @@ impl Instance {
     #[wasm_bindgen(js_name = breakerCount)]
     pub fn breaker_count(&self, which: u32) -> f64 {
         self.snapshot.get(which as usize).copied().unwrap_or(-1.0)
+    }
+}
+
+/// An outcome as driver.js reports it: kind 0 response (with `status`), 2 timeout, else a
+/// network error.
+fn outcome_of_kind(kind: u32, status: u16) -> Outcome {
+    match kind {
+        RESPONSE => Outcome::Response(status),
+        TIMEOUT => Outcome::Timeout,
+        _ => Outcome::NetworkError,
+    }
+}
+
+/// A response's four wait headers, as the core reads them.
+fn hints_of<'a>(
+    retry_after: &'a Option<String>,
+    ratelimit_reset: &'a Option<String>,
+    ratelimit: &'a Option<String>,
+    x_ratelimit_reset: &'a Option<String>,
+) -> ServerHints<'a> {
+    ServerHints {
+        retry_after: retry_after.as_deref().map(str::as_bytes),
+        ratelimit_reset: ratelimit_reset.as_deref().map(str::as_bytes),
+        ratelimit: ratelimit.as_deref().map(str::as_bytes),
+        x_ratelimit_reset: x_ratelimit_reset.as_deref().map(str::as_bytes),
     }
 }
 
@@ -504,6 +554,42 @@ impl Instance {
     }
 }
 
+// Hedged calls (SPEC 9; see the module comment).
+const SEND_HEDGED: u32 = 7;
+const PENDING: u32 = 8;
+const NO_HEDGE: u32 = 9;
+
+#[wasm_bindgen]
+impl Instance {
+    /// After a SEND of a hedged call: ms until `hedge` may be asked, or -1 for no hedge.
+    #[wasm_bindgen(js_name = hedgeAfter)]
+    pub fn hedge_after(&self, id: u32) -> f64 {
+        self.slot(id).and_then(|s| s.call.as_ref()).and_then(Call::hedge_after).map_or(-1.0, |ms| ms as f64)
+    }
+
+    /// The hedge delay has passed: SEND (the hedge; `attempt` and `param` give its number
+    /// and timeout), NO_HEDGE, or MISUSE.
+    pub fn hedge(&mut self, id: u32, now: f64) -> u32 {
+        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
+        let Some(call) = slot.call.as_mut() else { return MISUSE };
+        match call.hedge(&mut self.engine, &slot.policy, now as u64) {
+            Ok(Some(action)) => {
+                slot.action = action;
+                code(action)
+            }
+            Ok(None) => NO_HEDGE,
+            Err(_) => MISUSE,
+        }
+    }
+
+    /// A hedged call: the next `outcome` reports attempt number `attempt`.
+    pub fn answered(&mut self, id: u32, attempt: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+            slot.answered = attempt;
+        }
+    }
+}
+
 /// A service profile (SPEC 10), by its place in the table (api.js names them in this order):
 /// field 0 maxAttempts, 1 baseDelayMs, 2 maxDelayMs, 3 full jitter (1) or unset (0); -1 past
 /// the end.
@@ -620,5 +706,39 @@ mod tests {
         assert_eq!(instance.origin_length("http://a.test:8080/x"), "http://a.test:8080".len() as u32);
         assert_eq!(preset(0, 0), 4.0);
         assert_eq!(preset(99, 0), -1.0);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_hedged_call_through_the_handle_api() {
+        // { hedge: { delayMs: 20 } } in option bytes.
+        let mut bytes = vec![7, 1, 0, 0, 0, 5, 0, 0, 0];
+        bytes.extend_from_slice(b"hedge");
+        bytes.push(7);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&7u32.to_le_bytes());
+        bytes.extend_from_slice(b"delayMs");
+        bytes.push(4);
+        bytes.extend_from_slice(&20.0f64.to_le_bytes());
+        let mut instance = Instance::new();
+        let id = instance.open(&bytes);
+        assert_eq!(instance.start(id, "http://a.test", "GET", false, true, 0.0, 0.0), SEND_HEDGED);
+        assert_eq!(instance.hedge_after(id), 20.0);
+        assert_eq!(instance.hedge(id, 20.0), SEND);
+        assert_eq!(instance.attempt(id), 2);
+        instance.answered(id, 1);
+        assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 25.0, 0.5), PENDING);
+        instance.answered(id, 2);
+        assert_eq!(instance.outcome(id, RESPONSE, 200, None, None, None, None, 30.0, 0.5), SETTLE_LAST);
+        assert_eq!(instance.hedge(id, 40.0), MISUSE, "settled");
+        instance.close(id, 40.0);
+        assert_eq!((instance.stat(1), instance.stat(12)), (2.0, 1.0));
+        // An unkeyed POST is not hedged: plain SEND, no hedge.
+        let post = instance.open(&bytes);
+        assert_eq!(instance.start(post, "http://a.test", "POST", false, true, 50.0, 50.0), SEND);
+        assert_eq!(instance.hedge_after(post), -1.0);
+        assert_eq!(instance.hedge(post, 70.0), NO_HEDGE);
+        // Without hedge, start answers SEND as before.
+        let plain = instance.open(&[0]);
+        assert_eq!(instance.start(plain, "http://a.test", "GET", false, true, 0.0, 0.0), SEND);
     }
 }
