@@ -164,3 +164,17 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
     }
   });
 }
+
+// Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
+// can need the wait headers or a random number, so a success reads neither.
+export function reportOutcome(instance, id, kind, value, random) {
+  const response = kind === RESPONSE ? value : undefined;
+  const failed = !response || !response.ok;
+  const header = (name) => (failed && response ? response.headers.get(name) ?? undefined : undefined);
+  return instance.outcome(
+    id, kind, response ? response.status : 0,
+    header("retry-after"), header("ratelimit-reset"), header("ratelimit"), header("x-ratelimit-reset"),
+    Date.now(),
+    failed && random ? Number(random()) : NaN,
+  );
+}

@@ -6,7 +6,7 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, discard, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
@@ -53,9 +53,6 @@ function seedOf(instance) {
   instance.seed(words[0], words[1]);
 }
 
-function header(response, name) {
-  return response.headers.get(name) ?? undefined;
-}
 
 const isFunction = (f) => typeof f === "function";
 
@@ -259,18 +256,7 @@ export function createRetryFetch(defaults) {
           }
           const response = kind === RESPONSE ? value : undefined;
           pending = response;
-          const status = response ? response.status : 0;
-          // Only an unsuccessful outcome can need the wait headers or a random number.
-          const failed = !response || !response.ok;
-          action = instance.outcome(
-            id, kind, status,
-            failed && response ? header(response, "retry-after") : undefined,
-            failed && response ? header(response, "ratelimit-reset") : undefined,
-            failed && response ? header(response, "ratelimit") : undefined,
-            failed && response ? header(response, "x-ratelimit-reset") : undefined,
-            Date.now(),
-            failed && hooks.random ? Number(hooks.random()) : NaN,
-          );
+          action = reportOutcome(instance, id, kind, value, hooks.random);
         } else if (action === RETRY) {
           action = await retry(id, kind, value, url, signal, deadline, hooks);
           pending = undefined;

@@ -2,7 +2,7 @@
 // hedge may go, which outcome wins, whether to retry); this loop sends, times and reports.
 // driver.js hands a call here only when the core's `start` says SEND_HEDGED, so a call
 // without `hedge` never runs any of it.
-import { attempt, discard, RESPONSE, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, discard, reportOutcome, RESPONSE, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { startTimer } from "./timers.js";
 import { onAbort } from "./signals.js";
 import { timeoutError } from "./errors.js";
@@ -46,9 +46,6 @@ const BROWSER = typeof navigator === "object" && navigator !== null && /Mozilla\
 const WORKERS = typeof navigator === "object" && navigator !== null && navigator.userAgent === "Cloudflare-Workers";
 export const MAX_WAITING = BROWSER || WORKERS ? 6 : Infinity;
 
-function header(response, name) {
-  return response.headers.get(name) ?? undefined;
-}
 
 // Runs a hedged call whose first attempt the core has just allowed. `call` gives what the
 // attempts need (fetchFn, input, init, body, url, key, signal, hooks) and three hooks of
@@ -152,17 +149,8 @@ export async function runHedged(instance, id, call) {
       }
       if (kind === ABORTED || kind === INVALID) throw value;
       const response = kind === RESPONSE ? value : undefined;
-      const failed = !response || !response.ok;
       instance.answered(id, event.no);
-      let action = instance.outcome(
-        id, kind, response ? response.status : 0,
-        failed && response ? header(response, "retry-after") : undefined,
-        failed && response ? header(response, "ratelimit-reset") : undefined,
-        failed && response ? header(response, "ratelimit") : undefined,
-        failed && response ? header(response, "x-ratelimit-reset") : undefined,
-        Date.now(),
-        failed && hooks.random ? Number(hooks.random()) : NaN,
-      );
+      let action = reportOutcome(instance, id, kind, value, hooks.random);
       if (action === PENDING) {
         // Would be retried, but another attempt is still out: the call goes on with that one.
         if (response) discard(response);
