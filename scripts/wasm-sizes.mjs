@@ -24,7 +24,7 @@ while (pos < bytes.length) {
   if (id === 2) {
     const n = leb();
     for (let i = 0; i < n; i++) {
-      pos += leb(); pos += leb(); // module, field
+      for (let k = 0; k < 2; k++) { const len = leb(); pos += len; } // module, field (read the length before moving on)
       const kind = bytes[pos++];
       if (kind === 0) { leb(); imports++; } else if (kind === 1) { pos++; const f = leb(); leb(); if (f & 1) leb(); }
       else if (kind === 2) { const f = leb(); leb(); if (f & 1) leb(); } else { pos += 2; }

@@ -104,6 +104,7 @@ export function discard(response) {
 // discarded). With a timeout, fetch gets an AbortController's signal that the caller's abort
 // also aborts.
 export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
+  if (timeoutMs < 0 && !signal && body === undefined) return plainAttempt(fetchFn, input, init, url);
   const controller = timeoutMs >= 0 ? new AbortController() : null;
   let attemptInit = init;
   if (body !== undefined || controller) {
@@ -153,28 +154,46 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
     const failed = (error) => {
       if (done) return;
       if (signal && signal.aborted) return finish([ABORTED, signal.reason]);
-      const foreign = fetchFn === globalThis.fetch && !(input instanceof Request) && isRequestLike(input);
-      finish([classifyRejection(error, url, attemptInit, foreign), error]);
+      finish(rejected(error, fetchFn, input, url, attemptInit));
     };
-    try {
-      // Workers and browsers throw "Illegal invocation" unless fetch is called on the global.
-      Promise.resolve(fetchFn.call(globalThis, input, attemptInit)).then(settled, failed);
-    } catch (error) {
-      failed(error);
-    }
+    send(fetchFn, input, attemptInit).then(settled, failed);
   });
 }
 
+// Calls fetch; a synchronous throw becomes a rejection. Workers and browsers throw "Illegal
+// invocation" unless fetch is called on the global.
+function send(fetchFn, input, init) {
+  try {
+    return Promise.resolve(fetchFn.call(globalThis, input, init));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function rejected(error, fetchFn, input, url, init) {
+  const foreign = fetchFn === globalThis.fetch && !(input instanceof Request) && isRequestLike(input);
+  return [classifyRejection(error, url, init, foreign), error];
+}
+
+const answered = (response) => (isResponse(response) ? [RESPONSE, response] : [INVALID, notAResponse(response)]);
+
+// `attempt` with no timeout and no signal (the common call): nothing can settle it but fetch,
+// so no timer, listener or promise of its own.
+function plainAttempt(fetchFn, input, init, url) {
+  return send(fetchFn, input, init).then(answered, (error) => rejected(error, fetchFn, input, url, init));
+}
+
 // Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
-// can need the wait headers or a random number, so a success reads neither.
-export function reportOutcome(instance, id, kind, value, random) {
+// can need the wait headers or a random number, so a success reads neither and passes only
+// numbers (`instance.response`). `now`: when the outcome came.
+export function reportOutcome(instance, id, kind, value, random, now) {
+  if (kind === RESPONSE && value.ok) return instance.response(id, value.status, now);
   const response = kind === RESPONSE ? value : undefined;
-  const failed = !response || !response.ok;
-  const header = (name) => (failed && response ? response.headers.get(name) ?? undefined : undefined);
+  const header = (name) => (response ? response.headers.get(name) ?? undefined : undefined);
   return instance.outcome(
     id, kind, response ? response.status : 0,
     header("retry-after"), header("ratelimit-reset"), header("ratelimit"), header("x-ratelimit-reset"),
-    Date.now(),
-    failed && random ? Number(random()) : NaN,
+    now,
+    random ? Number(random()) : NaN,
   );
 }

@@ -19,6 +19,9 @@ export { CircuitOpenError };
 const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
 const SEND_HEDGED = 7; // start(): a hedged call (SPEC 9), run by hedge.js
 const REFUSED = 0xffffffff; // open(): options refused
+// start() takes the method as its index here (the core's METHODS), any other by setMethod.
+const METHOD_CODES = Object.assign(Object.create(null), { GET: 0, HEAD: 1, OPTIONS: 2, TRACE: 3, PUT: 4, DELETE: 5, POST: 6, PATCH: 7 });
+const OTHER_METHOD = 255;
 const REASONS = ["status", "network", "timeout"];
 const BREAKER_STATES = ["closed", "open", "half-open"];
 
@@ -199,86 +202,116 @@ export function createRetryFetch(defaults) {
     return origin;
   };
 
+  // Starts a call in the core. The key crosses only when it is not the last one sent (calls
+  // mostly repeat an origin), and the method as a number.
+  let sentKey = null;
+  function start(id, key, method, idempotent, replayable, began, now) {
+    if (key !== sentKey) {
+      instance.setKey(key);
+      sentKey = key;
+    }
+    let code = METHOD_CODES[method];
+    if (code === undefined) {
+      instance.setMethod(method);
+      code = OTHER_METHOD;
+    }
+    return instance.start(id, code, idempotent, replayable, began, now);
+  }
+
+  // Runs a call opened in slot `id`, and closes the slot however it ends.
   async function run(id, input, callInit, hooks) {
-    const began = Date.now();
-    const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
-    const { request, url, method, signal, headers } = describeRequest(input, init);
-    if (signal && signal.aborted) throw signal.reason;
-    const key = hooks.key ? String(hooks.key(url)) : originOf(url);
-    // The call's deadline (ms since the epoch, or -1), asked for only where it is needed: while
-    // a stream body is read and while shouldRetry thinks.
-    let deadlineAt;
-    const deadline = () => {
-      if (deadlineAt === undefined) {
-        const timeoutMs = instance.timeoutMs(id);
-        deadlineAt = timeoutMs >= 0 ? began + timeoutMs : -1;
-      }
-      return deadlineAt;
-    };
-
-    // A stream body is read into a replay buffer before anything is sent (SPEC 3).
-    let body;
-    let replayable = true;
-    const stream = streamBody(input, init, request);
-    if (stream !== undefined) {
-      [replayable, body] = await untilStopped(
-        (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline());
-    }
-
-    let action = instance.start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, Date.now());
-    if (action === SEND_HEDGED) {
-      return runHedged(instance, id, {
-        fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
-        retry: (kind, value) => retry(id, kind, value, url, signal, deadline, hooks),
-        settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
-      });
-    }
-    let kind = NETWORK;
-    let value;
-    let pending; // a response not yet handed to the caller nor discarded
+    // When the core last heard from this call, if nothing was awaited since: the clock is read
+    // once per step (Date.now() is a good part of a call's own cost).
+    let at;
     try {
-      for (;;) {
-        flush();
-        if (action === SEND) {
-          const fetchFn = hooks.fetch || globalThis.fetch;
-          const attemptNo = hooks.onAttempt ? instance.attempt(id) : 0;
-          const sentAt = hooks.onAttempt ? Date.now() : 0;
-          [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
-          if (hooks.onAttempt) {
-            const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: Date.now() - sentAt };
-            if (kind === RESPONSE) ev.status = value.status;
-            else ev.error = kind === TIMEOUT ? timeoutError() : value;
-            safely(hooks.onAttempt, ev);
-          }
-          if (kind === ABORTED || kind === INVALID) {
-            instance.abort(id, Date.now());
-            throw value;
-          }
-          const response = kind === RESPONSE ? value : undefined;
-          pending = response;
-          action = reportOutcome(instance, id, kind, value, hooks.random);
-        } else if (action === RETRY) {
-          action = await retry(id, kind, value, url, signal, deadline, hooks);
-          pending = undefined;
-        } else if (action === SETTLE_LAST) {
-          pending = undefined;
-          if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
-          throw kind === TIMEOUT ? timeoutError() : value;
-        } else if (action === SETTLE_DEADLINE) {
-          throw timeoutError();
-        } else if (action === SETTLE_CIRCUIT_OPEN) {
-          throw new CircuitOpenError(key, instance.param(id));
-        } else {
-          throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
+      const began = Date.now();
+      at = began;
+      const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
+      const { request, url, method, signal, headers } = describeRequest(input, init);
+      if (signal && signal.aborted) throw signal.reason;
+      const key = hooks.key ? String(hooks.key(url)) : originOf(url);
+      // The call's deadline (ms since the epoch, or -1), asked for only where it is needed: while
+      // a stream body is read and while shouldRetry thinks.
+      let deadlineAt;
+      const deadline = () => {
+        if (deadlineAt === undefined) {
+          const timeoutMs = instance.timeoutMs(id);
+          deadlineAt = timeoutMs >= 0 ? began + timeoutMs : -1;
         }
+        return deadlineAt;
+      };
+
+      // A stream body is read into a replay buffer before anything is sent (SPEC 3).
+      let body;
+      let replayable = true;
+      const stream = streamBody(input, init, request);
+      if (stream !== undefined) {
+        [replayable, body] = await untilStopped(
+          (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline());
+        at = Date.now();
       }
-    } catch (error) {
-      // A throwing callback or an abort: settle the call (a no-op if it already is), and
-      // release a response that will never be handed over.
-      instance.abort(id, Date.now());
-      flush();
-      if (pending) discard(pending);
-      throw error;
+
+      let action = start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, at);
+      at = undefined;
+      if (action === SEND_HEDGED) {
+        return await runHedged(instance, id, {
+          fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
+          retry: (kind, value) => retry(id, kind, value, url, signal, deadline, hooks),
+          settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
+        });
+      }
+      let kind = NETWORK;
+      let value;
+      let pending; // a response not yet handed to the caller nor discarded
+      try {
+        for (;;) {
+          flush();
+          if (action === SEND) {
+            const fetchFn = hooks.fetch || globalThis.fetch;
+            const attemptNo = hooks.onAttempt ? instance.attempt(id) : 0;
+            const sentAt = hooks.onAttempt ? Date.now() : 0;
+            [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
+            at = Date.now();
+            if (hooks.onAttempt) {
+              const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: at - sentAt };
+              if (kind === RESPONSE) ev.status = value.status;
+              else ev.error = kind === TIMEOUT ? timeoutError() : value;
+              safely(hooks.onAttempt, ev);
+              at = undefined; // the callback may have taken time
+            }
+            if (kind === ABORTED || kind === INVALID) {
+              instance.abort(id, Date.now());
+              throw value;
+            }
+            const response = kind === RESPONSE ? value : undefined;
+            pending = response;
+            action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
+          } else if (action === RETRY) {
+            at = undefined;
+            action = await retry(id, kind, value, url, signal, deadline, hooks);
+            pending = undefined;
+          } else if (action === SETTLE_LAST) {
+            pending = undefined;
+            if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
+            throw kind === TIMEOUT ? timeoutError() : value;
+          } else if (action === SETTLE_DEADLINE) {
+            throw timeoutError();
+          } else if (action === SETTLE_CIRCUIT_OPEN) {
+            throw new CircuitOpenError(key, instance.param(id));
+          } else {
+            throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
+          }
+        }
+      } catch (error) {
+        // A throwing callback or an abort: settle the call (a no-op if it already is), and
+        // release a response that will never be handed over.
+        instance.abort(id, Date.now());
+        flush();
+        if (pending) discard(pending);
+        throw error;
+      }
+    } finally {
+      instance.close(id, at ?? Date.now());
     }
   }
 
@@ -323,24 +356,30 @@ export function createRetryFetch(defaults) {
     return instance.resume(id, Date.now());
   }
 
-  const retryFetch = async (input, init) => {
-    let retry;
+  // Not async: a call with the defaults goes from here to fetch with no promise of its own.
+  // Whatever is wrong before the call starts still rejects, as fetch would, never throws.
+  const retryFetch = (input, init) => {
+    let id = REFUSED;
     try {
-      retry = init != null && typeof init === "object" ? init.retry : undefined;
-    } catch {
-      throw new TypeError('edge-retry: invalid option "retry": reading it threw');
-    }
-    const id = instance.open(encodeOptions(retry, "retry"));
-    if (id === REFUSED) throw new TypeError(instance.error()); // names the option: nothing is sent
-    if (!seeded) {
-      seeded = true;
-      seedOf(instance);
-    }
-    try {
+      let retry;
+      if (init != null && typeof init === "object") {
+        try {
+          retry = init.retry;
+        } catch {
+          throw new TypeError('edge-retry: invalid option "retry": reading it threw');
+        }
+      }
+      id = retry === undefined ? instance.openDefaults() : instance.open(encodeOptions(retry, "retry"));
+      if (id === REFUSED) throw new TypeError(instance.error()); // names the option: nothing is sent
+      if (!seeded) {
+        seeded = true;
+        seedOf(instance);
+      }
       const hooks = retry !== undefined && retry !== false ? hooksOf(retry, baseHooks) : baseHooks;
-      return await run(id, input, init, hooks);
-    } finally {
-      instance.close(id, Date.now());
+      return run(id, input, init, hooks);
+    } catch (error) {
+      if (id !== REFUSED) instance.close(id, Date.now());
+      return Promise.reject(error);
     }
   };
   retryFetch.stats = () => statsOf(instance);

@@ -8,9 +8,13 @@
 //! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `error()` set |
 //! | `seed` | two u32 from the platform's secure source | |
 //! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `error()` set |
+//! | `openDefaults` | | `open` for a call with no `init.retry` |
 //! | `error` | | the last option error's message, naming the option |
-//! | `start` | slot, key, method, has Idempotency-Key, body replayable, began, now | action code |
+//! | `setKey` | key | the key the next `start` is for (driver.js sends it only when it changes) |
+//! | `setMethod` | method | the method of a `start` given OTHER_METHOD |
+//! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), has Idempotency-Key, body replayable, began, now | action code |
 //! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
+//! | `response` | slot, status, now | `outcome` for a 2xx response (no headers, no random number) |
 //! | `resume` / `decline` / `abort` | slot, now | action code |
 //! | `param` / `attempt` / `reason` | slot | the current action's number (SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), attempt, reason code |
 //! | `replayLimit` / `timeoutMs` | slot | maxReplayBytes; timeoutMs or -1 |
@@ -76,6 +80,9 @@ const MISUSE: u32 = 6;
 const RECENT_OPTIONS: usize = 8;
 /// What `open` returns for options it refused (`error()` says why).
 const ERROR: u32 = u32::MAX;
+/// The methods `start` takes as a number (their index; driver.js has the same list), so the
+/// common call passes no string: anything else is sent with `setMethod` first.
+const METHODS: [&str; 8] = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "POST", "PATCH"];
 
 // Outcome kinds, as driver.js reports them.
 const RESPONSE: u32 = 0;
@@ -103,6 +110,9 @@ pub struct Instance {
     rng: SplitMix64,
     /// The message of the last refused options.
     error: String,
+    /// The key and (for a method not in METHODS) the method of the next `start`.
+    key: String,
+    method: String,
     /// The breaker snapshot last asked for (`breaker`, then `breakerCount`).
     snapshot: [f64; 3],
     /// The event `nextEvent` took last.
@@ -136,6 +146,8 @@ impl Instance {
             free: Vec::new(),
             rng: SplitMix64::new(0),
             error: String::new(),
+            key: String::new(),
+            method: String::new(),
             snapshot: [0.0; 3],
             event: None,
             recent: Vec::new(),
@@ -190,19 +202,13 @@ impl Instance {
                 },
             },
         };
-        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last), answered: 0 };
-        match self.free.pop() {
-            Some(id) => {
-                if let Some(entry) = self.slots.get_mut(id as usize) {
-                    *entry = Some(slot);
-                }
-                id
-            }
-            None => {
-                self.slots.push(Some(slot));
-                u32::try_from(self.slots.len() - 1).unwrap_or(ERROR)
-            }
-        }
+        self.open_with(policy)
+    }
+
+    /// `open` for a call with no `init.retry` (the common call), with no bytes to pass.
+    #[wasm_bindgen(js_name = openDefaults)]
+    pub fn open_defaults(&mut self) -> u32 {
+        self.open_with(self.defaults.clone())
     }
 
     /// Frees a call's slot once driver.js has settled it. A call closed unsettled (driver.js
@@ -239,23 +245,37 @@ impl Instance {
         self.slot(id).and_then(|s| s.policy.timeout_ms).map_or(-1.0, |t| t as f64)
     }
 
-    /// Starts the call, which began at `began` (its deadline and latency count from then):
-    /// the first action's code (SEND, or a settlement).
-    #[allow(clippy::too_many_arguments)]
+    /// The key (an origin, or what `breaker.key` gave) of the calls `start` starts from now on.
+    #[wasm_bindgen(js_name = setKey)]
+    pub fn set_key(&mut self, key: &str) {
+        self.key.clear();
+        self.key.push_str(key);
+    }
+
+    /// The method of a `start` given a code past METHODS.
+    #[wasm_bindgen(js_name = setMethod)]
+    pub fn set_method(&mut self, method: &str) {
+        self.method.clear();
+        self.method.push_str(method);
+    }
+
+    /// Starts the call for the key last set, which began at `began` (its deadline and latency
+    /// count from then): the first action's code (SEND, or a settlement). `method` indexes
+    /// METHODS; a larger number means the one last given to `setMethod`.
     pub fn start(
         &mut self,
         id: u32,
-        key: &str,
-        method: &str,
+        method: u32,
         idempotency_key: bool,
         replayable: bool,
         began: f64,
         now: f64,
     ) -> u32 {
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
+        let method = METHODS.get(method as usize).copied().unwrap_or(self.method.as_str());
         let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
         let (call, action) =
-            Call::start_from(&mut self.engine, &slot.policy, key, repeatable, began as u64, now as u64);
+            Call::start_from(&mut self.engine, &slot.policy, &self.key, repeatable, began as u64, now as u64);
         let hedged = call.is_hedged();
         slot.call = Some(call);
         slot.action = action;
@@ -280,29 +300,14 @@ impl Instance {
         now: f64,
         rnd: f64,
     ) -> u32 {
-        let outcome = outcome_of_kind(kind, status);
         let hints = hints_of(&retry_after, &ratelimit_reset, &ratelimit, &x_ratelimit_reset);
-        let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
-        if let Some(Slot { policy, call: Some(call), action, answered }) =
-            self.slots.get_mut(id as usize).and_then(Option::as_mut)
-        {
-            if call.is_hedged() {
-                // Several attempts may be out: the one `answered` named.
-                let reported =
-                    call.on_outcome_of(&mut self.engine, policy, *answered, outcome, &hints, now as u64, rnd);
-                return match reported {
-                    Ok(Some(next)) => {
-                        *action = next;
-                        code(next)
-                    }
-                    Ok(None) => PENDING,
-                    Err(_) => MISUSE,
-                };
-            }
-        }
-        self.step(id, |call, engine, policy| {
-            call.on_outcome(engine, policy, outcome, &hints, now as u64, rnd)
-        })
+        self.report(id, kind, status, &hints, now, rnd)
+    }
+
+    /// `outcome` for a response the driver has no wait headers to pass with (a 2xx: nothing
+    /// waits on it), so nothing but numbers crosses.
+    pub fn response(&mut self, id: u32, status: u16, now: f64) -> u32 {
+        self.report(id, RESPONSE, status, &ServerHints::default(), now, f64::NAN)
     }
 
     /// The wait is over: SEND, or a settlement.
@@ -487,6 +492,47 @@ impl Instance {
 }
 
 impl Instance {
+    /// What `outcome` and `response` share (kept out of line: one copy, not two).
+    #[inline(never)]
+    fn report(&mut self, id: u32, kind: u32, status: u16, hints: &ServerHints, now: f64, rnd: f64) -> u32 {
+        let outcome = outcome_of_kind(kind, status);
+        let rnd = if rnd.is_nan() { self.next_random() } else { rnd };
+        if let Some(Slot { policy, call: Some(call), action, answered }) =
+            self.slots.get_mut(id as usize).and_then(Option::as_mut)
+        {
+            if call.is_hedged() {
+                // Several attempts may be out: the one `answered` named.
+                let reported =
+                    call.on_outcome_of(&mut self.engine, policy, *answered, outcome, hints, now as u64, rnd);
+                return match reported {
+                    Ok(Some(next)) => {
+                        *action = next;
+                        code(next)
+                    }
+                    Ok(None) => PENDING,
+                    Err(_) => MISUSE,
+                };
+            }
+        }
+        self.step(id, |call, engine, policy| call.on_outcome(engine, policy, outcome, hints, now as u64, rnd))
+    }
+
+    fn open_with(&mut self, policy: Rc<Policy>) -> u32 {
+        let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last), answered: 0 };
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(entry) = self.slots.get_mut(id as usize) {
+                    *entry = Some(slot);
+                }
+                id
+            }
+            None => {
+                self.slots.push(Some(slot));
+                u32::try_from(self.slots.len() - 1).unwrap_or(ERROR)
+            }
+        }
+    }
+
     fn slot(&self, id: u32) -> Option<&Slot> {
         self.slots.get(id as usize).and_then(Option::as_ref)
     }
@@ -629,7 +675,7 @@ mod tests {
         let mut instance = Instance::new();
         instance.seed(1, 2);
         let id = instance.open(&one_number("maxAttempts", 2.0));
-        assert_eq!(instance.start(id, "http://a.test", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 5.0, 0.5), RETRY);
         assert_eq!(instance.attempt(id), 1);
         assert_eq!(instance.resume(id, 100.0), SEND);
@@ -680,7 +726,7 @@ mod tests {
         assert!(!instance.fleet_failure(RESPONSE, 429) && !instance.fleet_failure(RESPONSE, 200));
         for at in 0..10 {
             let id = instance.open(&[0]);
-            instance.start(id, "k", "GET", false, true, f64::from(at), f64::from(at));
+            start(&mut instance, id, "k", "GET", f64::from(at));
             instance.outcome(id, RESPONSE, 503, None, None, None, None, f64::from(at), 0.0);
             instance.close(id, f64::from(at));
         }
@@ -693,15 +739,47 @@ mod tests {
         assert_eq!(instance.fleet_setting(0), -1.0, "breaker: false");
     }
 
+    /// `start` as driver.js makes it: the key first, then the method as a code where it has one.
+    fn start(instance: &mut Instance, id: u32, key: &str, method: &str, at: f64) -> u32 {
+        instance.set_key(key);
+        let code = METHODS.iter().position(|m| *m == method).map_or_else(
+            || {
+                instance.set_method(method);
+                u32::MAX
+            },
+            |i| i as u32,
+        );
+        instance.start(id, code, false, true, at, at)
+    }
+
+    #[wasm_bindgen_test]
+    fn methods_by_code_and_by_name() {
+        let mut instance = Instance::new();
+        for (method, retried) in
+            [("GET", true), ("POST", false), ("get", true), ("PROPFIND", false), ("PUT", true)]
+        {
+            let id = instance.open(&[0]);
+            assert_eq!(start(&mut instance, id, "k", method, 0.0), SEND, "{method}");
+            let expected = if retried { RETRY } else { SETTLE_LAST };
+            assert_eq!(
+                instance.outcome(id, RESPONSE, 503, None, None, None, None, 1.0, 0.0),
+                expected,
+                "{method}"
+            );
+            instance.close(id, 1.0);
+        }
+        assert_eq!(instance.start(99, 0, false, true, 0.0, 0.0), MISUSE, "no such slot");
+    }
+
     #[wasm_bindgen_test]
     fn undefined_and_false_take_the_instance_s_policies() {
         let mut instance = Instance::new();
         assert!(instance.configure(&one_number("maxAttempts", 5.0)));
         let defaults = instance.open(&[0]);
-        assert_eq!(instance.start(defaults, "k", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(start(&mut instance, defaults, "k", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(defaults, RESPONSE, 503, None, None, None, None, 1.0, 0.0), RETRY);
         let single = instance.open(&[2]);
-        assert_eq!(instance.start(single, "k", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(start(&mut instance, single, "k", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(single, RESPONSE, 503, None, None, None, None, 1.0, 0.0), SETTLE_LAST);
         assert_eq!(instance.origin_length("http://a.test:8080/x"), "http://a.test:8080".len() as u32);
         assert_eq!(preset(0, 0), 4.0);
@@ -721,7 +799,7 @@ mod tests {
         bytes.extend_from_slice(&20.0f64.to_le_bytes());
         let mut instance = Instance::new();
         let id = instance.open(&bytes);
-        assert_eq!(instance.start(id, "http://a.test", "GET", false, true, 0.0, 0.0), SEND_HEDGED);
+        assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND_HEDGED);
         assert_eq!(instance.hedge_after(id), 20.0);
         assert_eq!(instance.hedge(id, 20.0), SEND);
         assert_eq!(instance.attempt(id), 2);
@@ -734,11 +812,11 @@ mod tests {
         assert_eq!((instance.stat(1), instance.stat(12)), (2.0, 1.0));
         // An unkeyed POST is not hedged: plain SEND, no hedge.
         let post = instance.open(&bytes);
-        assert_eq!(instance.start(post, "http://a.test", "POST", false, true, 50.0, 50.0), SEND);
+        assert_eq!(start(&mut instance, post, "http://a.test", "POST", 50.0), SEND);
         assert_eq!(instance.hedge_after(post), -1.0);
         assert_eq!(instance.hedge(post, 70.0), NO_HEDGE);
         // Without hedge, start answers SEND as before.
         let plain = instance.open(&[0]);
-        assert_eq!(instance.start(plain, "http://a.test", "GET", false, true, 0.0, 0.0), SEND);
+        assert_eq!(start(&mut instance, plain, "http://a.test", "GET", 0.0), SEND);
     }
 }

@@ -150,7 +150,7 @@ export async function runHedged(instance, id, call) {
       if (kind === ABORTED || kind === INVALID) throw value;
       const response = kind === RESPONSE ? value : undefined;
       instance.answered(id, event.no);
-      let action = reportOutcome(instance, id, kind, value, hooks.random);
+      let action = reportOutcome(instance, id, kind, value, hooks.random, Date.now());
       if (action === PENDING) {
         // Would be retried, but another attempt is still out: the call goes on with that one.
         if (response) discard(response);

@@ -99,6 +99,23 @@ describe("§3 methods", () => {
     assert.equal((await rf(srv.url(p2), { method: "post", body: "x" })).status, 503);
     await assertNoMoreRequests(srv, p2, 1, 50);
   });
+
+  test("one instance, methods in turn (the driver passes common ones as codes, others by name): each is retried or not by its own name", async () => {
+    // Interleaved so a method passed by name is never mistaken for the one before it.
+    const rf = createRetryFetch({ ...FAST });
+    const cases = [
+      ["GET", true], ["PROPFIND", false], ["DELETE", true], ["POST", false], ["options", true],
+      ["PURGE", false], ["HEAD", true], ["PATCH", false], ["PUT", true], ["Get", true], ["LOCK", false],
+    ];
+    for (const [method, retried] of cases) {
+      const path = uniquePath(`method-${method}`);
+      srv.script(path, [{ status: 503 }, { status: 200 }]);
+      const res = await rf(srv.url(path), { method });
+      assert.equal(res.status, retried ? 200 : 503, method);
+      await assertNoMoreRequests(srv, path, retried ? 2 : 1, 30);
+      assert.equal(srv.requests(path)[0].method.toUpperCase(), method.toUpperCase());
+    }
+  });
 });
 
 describe("§3 abort", () => {
