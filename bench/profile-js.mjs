@@ -48,9 +48,15 @@ if (flag("--child")) {
     pkg = join(DIR, "pkg-named");
     mkdirSync(pkg, { recursive: true });
     cpSync(PKG, pkg, { recursive: true });
-    for (const f of readdirSync(resolve(ROOT, "src/js"))) if (f.endsWith(".js")) cpSync(resolve(ROOT, "src/js", f), join(pkg, f));
+    // The node entry bundles the glue: bundle it again (unminified, names kept) from the staged
+    // sources of scripts/build-pkg.sh with the named build's glue.
     const named = buildNamedWasm(join(DIR, "named"));
-    cpSync(named.js, join(pkg, "edge_retry.js"));
+    const stage = join(DIR, "stage");
+    cpSync(resolve(ROOT, "target/pkg-src"), stage, { recursive: true });
+    for (const f of readdirSync(resolve(ROOT, "src/js"))) if (f.endsWith(".js")) cpSync(resolve(ROOT, "src/js", f), join(stage, f));
+    cpSync(named.js, join(stage, "edge_retry.js"));
+    named.sh("esbuild", [join(stage, "node.js"), "--bundle", "--format=esm", "--platform=neutral", "--log-level=warning",
+      "--external:./edge_retry_bg.wasm", "--external:node:fs", `--outfile=${join(pkg, "node.js")}`, "--allow-overwrite"]);
     cpSync(named.wasm, join(pkg, "edge_retry_bg.wasm"));
   }
   const out = execFileSync(

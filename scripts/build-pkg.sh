@@ -40,9 +40,10 @@ fs.writeFileSync(file, out);
 EOF
 done
 # The JS sources (pkg-template's entries, loaders and API, src/js's driver) are staged, then
-# each entry is bundled into one module: a first import then loads two modules (the entry and
-# the wasm-bindgen glue, kept apart so every entry shares one instance of it) instead of about
-# fifteen, which is most of a cold start. The sources are copied into pkg/ too, for tests and
+# each entry is bundled into one module with the wasm-bindgen glue: a first import loads one
+# module instead of about fifteen, which is most of a cold start. (An application loads one
+# entry: the export conditions pick it. edge-retry/fleet imports the workerd entry rather than
+# the glue, so a Worker still has one instance of it.) The sources are copied into pkg/ too, for tests and
 # benchmarks that look inside; package.json's `files` ships only what the entries import.
 STAGE=target/pkg-src
 rm -rf "$STAGE"
@@ -60,17 +61,29 @@ fs.writeFileSync(outFile, `export const wasmSize = ${wasm.length};\nexport const
 EOF
 cp "$STAGE"/*.js pkg/
 cp pkg/edge_retry.js "$STAGE/"
+# Shipped minified: a Worker parses every byte of it at each cold start (wrangler does not
+# minify by default), and Node's import reads it too. Names are not kept: esbuild's
+# --keep-names adds a call per function (workerd entry 8.4 -> 9.2 KB gzip, and the browser
+# pages' bundlers cannot drop them); errors carry their own `name`. The readable sources are
+# src/js and pkg-template in the repository.
+MINIFY=(--minify --legal-comments=none --target=es2020)
 for entry in browser node workerd; do
-  esbuild "$STAGE/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning \
-    --external:./edge_retry.js --external:./edge_retry_bg.wasm --external:node:fs \
-    --banner:js="// edge-retry's $entry entry, bundled from the sources in the repository (src/js, pkg-template)." \
+  esbuild "$STAGE/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning "${MINIFY[@]}" \
+    --external:./edge_retry_bg.wasm --external:node:fs \
+    --banner:js="// edge-retry's $entry entry, bundled and minified from src/js and pkg-template in the repository." \
     --outfile="pkg/$entry.js" --allow-overwrite
+done
+# The fleet's glue stays a module of its own (pkg/edge_retry.js, the main glue, is kept in pkg/
+# for tools such as bench/workerd-bisect.mjs, and not packed).
+for glue in edge_retry edge_retry_fleet; do
+  esbuild "pkg/$glue.js" --format=esm --log-level=warning "${MINIFY[@]}" \
+    --banner:js="// wasm-bindgen's glue for $glue""_bg.wasm, minified." --outfile="pkg/$glue.js" --allow-overwrite
 done
 # edge-retry/fleet (Workers only): its own module over the workerd entry, which it imports, so
 # a Worker importing both has one wasm instance and one CircuitOpenError class.
 esbuild "$STAGE/fleet.js" --bundle --format=esm --platform=neutral --log-level=warning \
-  --external:./edge_retry.js --external:./edge_retry_fleet.js --external:./edge_retry_fleet_bg.wasm --external:./workerd.js \
-  --banner:js="// edge-retry's fleet entry (edge-retry/fleet), bundled from the sources in the repository (src/js, pkg-template)." \
+  --external:./edge_retry_fleet.js --external:./edge_retry_fleet_bg.wasm --external:./workerd.js \
+  "${MINIFY[@]}" --banner:js="// edge-retry's fleet entry (edge-retry/fleet), bundled and minified from src/js and pkg-template in the repository." \
   --outfile=pkg/fleet.js --allow-overwrite
 cp pkg-template/index.d.ts pkg-template/fleet.d.ts pkg-template/package.json pkg/
 cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/

@@ -43,19 +43,14 @@ function breakerOf(instance, key) {
   return out;
 }
 
-// 64 bits from the platform's secure source (the clock where there is none), for the jitter
-// of calls with no `random` callback. Drawn on the first call: Workers forbid it at load.
+// 64 bits for the jitter of calls with no `random` callback, drawn on the first call (Workers
+// forbid random numbers at load). Math.random, not crypto.getRandomValues: jitter needs
+// numbers that differ from isolate to isolate, not secret ones (V8 seeds Math.random per
+// isolate from the system's entropy), and Node loads its web crypto on first use, which cost
+// 1.1 ms of the first call here.
 function seedOf(instance) {
-  const words = new Uint32Array(2);
-  try {
-    globalThis.crypto.getRandomValues(words);
-  } catch {
-    words[0] = Date.now() / 4294967296;
-    words[1] = Date.now() >>> 0;
-  }
-  instance.seed(words[0], words[1]);
+  instance.seed((Math.random() * 4294967296) >>> 0, (Math.random() * 4294967296) >>> 0);
 }
-
 
 const isFunction = (f) => typeof f === "function";
 

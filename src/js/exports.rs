@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `new Instance()` | | an instance with the built-in defaults |
 //! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `error()` set |
-//! | `seed` | two u32 from the platform's secure source | |
+//! | `seed` | two u32 from `Math.random` | |
 //! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `error()` set |
 //! | `openDefaults` | | `open` for a call with no `init.retry` |
 //! | `error` | | the last option error's message, naming the option |
@@ -105,7 +105,7 @@ pub struct Instance {
     single: Rc<Policy>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    /// Seeded by driver.js from the platform's secure source on the first call (Workers forbid
+    /// Seeded by driver.js from `Math.random` on the first call (Workers forbid
     /// drawing random numbers at load).
     rng: SplitMix64,
     /// The message of the last refused options.

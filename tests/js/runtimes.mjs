@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Miniflare } from "miniflare";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
@@ -19,6 +19,14 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const PKG = path.join(ROOT, "pkg");
 export const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 export const CHROMIUM = "/usr/bin/chromium";
+
+// The start of the module's inlined copy (deflated, base64) as the built package has it: in a
+// bundle of the browser entry and in no other. (The entries ship minified, so no identifier
+// can be looked for.)
+export async function inlinedWasmMarker(pkg = PKG) {
+  const inline = await import(pathToFileURL(path.join(pkg, "wasm-inline.js")).href);
+  return inline.wasmDeflated.slice(0, 32);
+}
 export const COMPAT_DATE = "2025-10-01";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -232,7 +240,7 @@ export async function packAndInstall(dir, { pkg = PKG, projectName = "app" } = {
 // imports (static, side-effect, dynamic, re-exports, `new URL("./x", import.meta.url)`), each
 // as a path inside the package. Throws if an imported file is missing.
 const RELATIVE_IMPORT =
-  /(?:import|export)\s[^;]*?from\s*["'](\.[^"']+)["']|import\s*\(?\s*["'](\.[^"']+)["']|new URL\(\s*["'](\.[^"']+)["']/g;
+  /(?:import|export)\b[^;]*?from\s*["'](\.[^"']+)["']|import\s*\(?\s*["'](\.[^"']+)["']|new URL\(\s*["'](\.[^"']+)["']/g;
 export function reachableFiles(packageDir) {
   const manifest = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8"));
   const entries = [];

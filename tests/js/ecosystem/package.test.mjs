@@ -17,7 +17,7 @@ test("the tarball holds exactly the files the entries reach, the types and the d
   const packedFiles = project.packed.files.map((f) => f.path).sort();
   const reached = reachableFiles(project.installed);
   assert.ok(reached.has("index.d.ts"), "types reached from `types`");
-  for (const entry of ["browser.js", "node.js", "workerd.js", "edge_retry.js", "edge_retry_bg.wasm"]) {
+  for (const entry of ["browser.js", "node.js", "workerd.js", "edge_retry_bg.wasm"]) {
     assert.ok(reached.has(entry), `${entry} is reached from an entry`);
   }
   assert.deepEqual(packedFiles, [...new Set([...reached, ...DOCS])].sort(), "packed files vs reached files and docs");

@@ -8,7 +8,6 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { performance } from "node:perf_hooks";
 import { createRetryFetch } from "../../../pkg/node.js";
-import { initSync } from "../../../pkg/edge_retry.js";
 import { sleep } from "../fault-server.mjs";
 import { harnessCall, until, useWorkerAndFaultServer } from "../runtimes.mjs";
 
@@ -229,7 +228,7 @@ describe("discarded responses release their connections", () => {
 test("hostile responses over and over do not grow memory: wasm flat, JS heap bounded", { timeout: 60000 }, async () => {
   v8.setFlagsFromString("--expose-gc");
   const gc = vm.runInNewContext("gc");
-  const wasm = initSync(); // the package's instance (it never instantiates twice)
+  const wasm = createRetryFetch[Symbol.for("edge-retry.wasm")](); // the package's instance (pkg-template/api.js)
   const many = {};
   for (let i = 0; i < 500; i++) many[`x-h${i}`] = "v".repeat(8);
   const p = uniquePath("memory");

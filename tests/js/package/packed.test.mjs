@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { startFaultServer } from "../fault-server.mjs";
 import {
-  tempDir, run, packAndInstall, reachableFiles, wranglerBundle, esbuildBrowser, startMiniflare, launchChromium, uniquePath,
+  tempDir, run, packAndInstall, reachableFiles, wranglerBundle, esbuildBrowser, startMiniflare, launchChromium, uniquePath, inlinedWasmMarker,
 } from "../runtimes.mjs";
 
 let tmp;
@@ -39,7 +39,7 @@ test("the tarball holds every file the entries import, and installs as a real co
   // Every relative import reachable from each entry is in the tarball.
   const seen = reachableFiles(installed);
   for (const name of seen) assert.ok(files.includes(name), `${name} is imported but not packed`);
-  for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry.js", "edge_retry_bg.wasm"]) assert.ok(seen.has(must), `${must} reached`);
+  for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry_bg.wasm"]) assert.ok(seen.has(must), `${must} reached`);
   assert.ok(files.includes("index.d.ts"), "types are packed");
 });
 
@@ -91,7 +91,7 @@ export default {
   assert.equal(wasm.length, 1, `wrangler emitted the .wasm as a module (workerd condition): ${files.join(", ")}`);
   const code = fs.readFileSync(path.join(outdir, "worker.js"), "utf8");
   assert.ok(code.includes("node_modules/edge-retry/workerd.js"), "the workerd entry was bundled");
-  assert.ok(!code.includes("wasmDeflated"));
+  assert.ok(!code.includes(await inlinedWasmMarker()), "the inlined (browser) copy of the module is not bundled");
   const mf = await startMiniflare({ scriptPath: path.join(outdir, "worker.js") });
   try {
     const res = await mf.dispatchFetch(`http://w.local/?url=${encodeURIComponent(srv.url(p))}`);
@@ -121,7 +121,7 @@ document.title = "ready";
   const www = path.join(tmp.dir, "www");
   await esbuildBrowser(path.join(app, "page.js"), path.join(www, "page.js"));
   const code = fs.readFileSync(path.join(www, "page.js"), "utf8");
-  assert.ok(code.includes("wasmDeflated"), "the browser entry (wasm inlined) was bundled");
+  assert.ok(code.includes(await inlinedWasmMarker()), "the browser entry (wasm inlined) was bundled");
   fs.writeFileSync(path.join(www, "index.html"), `<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/page.js"></script>`);
   const chromium = await launchChromium();
   try {
