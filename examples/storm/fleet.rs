@@ -137,7 +137,7 @@ impl Sim<'_> {
         let now = self.now;
         let half = self.args.do_rtt_ms / 2;
         let Some(link) = self.isolates.get_mut(i).and_then(|s| s.link.as_mut()) else { return };
-        if link.due(now) {
+        if link.due(now, false) {
             let report = link.begin(now);
             self.at(now + half, Event::Report(i, report));
         }
@@ -234,7 +234,7 @@ impl Sim<'_> {
 
 fn simulate(args: &FleetArgs, n: usize, shared: bool) -> Figures {
     let policy = Policy { max_attempts: 1, breaker: Some(breaker()), budget: None, ..Policy::default() };
-    let settings = Settings { breaker: breaker(), lease_ms: 2_000 };
+    let settings = Settings { breaker: breaker(), lease_ms: 2_000, budget: None };
     let isolates = (0..n)
         .map(|_| Isolate {
             engine: Engine::with_defaults(&policy),

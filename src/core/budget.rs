@@ -29,6 +29,12 @@ impl Budget {
         }
     }
 
+    /// Takes `amount` tokens whatever the bucket holds (down to empty): tokens already spent
+    /// elsewhere (the fleet's budget, `core::fleet::hub`, hears of retries already sent).
+    pub fn spend(&mut self, settings: &BudgetSettings, amount: u32) {
+        self.tokens = self.tokens.min(settings.capacity).saturating_sub(amount);
+    }
+
     /// Returns `amount` tokens, never above capacity.
     pub fn refund(&mut self, settings: &BudgetSettings, amount: u32) {
         self.tokens = self.tokens.saturating_add(amount).min(settings.capacity);

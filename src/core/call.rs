@@ -295,6 +295,11 @@ impl Call {
             Some(epoch) => breaker.record_probe_of(settings, now, failure, epoch),
             None => breaker.record(settings, now, failure, false),
         });
+        if let (Some(settings), true, Some(ledger)) =
+            (&policy.budget, success && engine.shares_budget(policy), engine.ledger())
+        {
+            ledger.give_back(&self.key, settings.success_refund, settings.capacity);
+        }
         if let Some(state) = engine.key_state(&self.key, policy) {
             if let (Some(settings), true) = (&policy.budget, success) {
                 state.budget.refund(settings, settings.success_refund);
@@ -359,6 +364,12 @@ impl Call {
             }
         };
         let mut tokens = 0;
+        let cost = policy.budget.map(|settings| match outcome {
+            Outcome::Response(_) => settings.retry_cost,
+            Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
+        });
+        let shared = engine.shares_budget(policy);
+        let fleet_pays = fleet_can_pay(engine, shared, &self.key, cost, now);
         if let Some(state) = engine.key_state(&self.key, policy) {
             // Retries already under way stop when the breaker has opened meanwhile.
             if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
@@ -368,12 +379,9 @@ impl Call {
                 engine.stats.counters.budget_denials += 1;
                 return self.settle(engine, policy, now, Settle::Last);
             }
-            if let Some(settings) = &policy.budget {
-                let cost = match outcome {
-                    Outcome::Response(_) => settings.retry_cost,
-                    Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
-                };
-                if !state.budget.try_take(settings, cost) {
+            if let (Some(settings), Some(cost)) = (&policy.budget, cost) {
+                // The fleet's budget (when shared) and the own must both pay.
+                if !fleet_pays || !state.budget.try_take(settings, cost) {
                     engine.stats.counters.budget_denials += 1;
                     return self.settle(engine, policy, now, Settle::Last);
                 }
@@ -385,6 +393,9 @@ impl Call {
             if let Some(plan) = paced {
                 state.pacer.commit(plan);
             }
+        }
+        if let (true, Some(ledger)) = (shared && tokens > 0, engine.ledger()) {
+            ledger.spend(&self.key, tokens);
         }
         self.previous_delay = delay;
         self.phase = Phase::Waiting { tokens, server_wait: server.is_some() };
@@ -462,6 +473,9 @@ impl Call {
         {
             return Ok(None);
         }
+        let shared = engine.shares_budget(policy);
+        let cost = policy.budget.map(|settings| settings.retry_cost);
+        let fleet_pays = fleet_can_pay(engine, shared, &self.key, cost, now);
         if let Some(state) = engine.key_state(&self.key, policy) {
             if policy.breaker.is_some() && state.breaker.stored_state() != StateName::Closed {
                 return Ok(None);
@@ -469,14 +483,17 @@ impl Call {
             if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
                 return Ok(None);
             }
-            if let Some(settings) = &policy.budget {
-                if !state.budget.try_take(settings, settings.retry_cost) {
+            if let (Some(settings), Some(cost)) = (&policy.budget, cost) {
+                if !fleet_pays || !state.budget.try_take(settings, cost) {
                     return Ok(None);
                 }
             }
             if let Some(settings) = &policy.retry_cap {
                 state.retry_cap.note_retry(settings, now);
             }
+        }
+        if let (true, Some(ledger), Some(cost)) = (shared, engine.ledger(), cost) {
+            ledger.spend(&self.key, cost);
         }
         let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
         // Extra load like a retry's, so storm detection counts it as one.
@@ -560,6 +577,11 @@ impl Call {
                 }
             }
             Phase::Waiting { tokens, .. } if tokens > 0 => {
+                if let (Some(settings), true, Some(ledger)) =
+                    (&policy.budget, engine.shares_budget(policy), engine.ledger())
+                {
+                    ledger.give_back(&self.key, tokens, settings.capacity);
+                }
                 if let (Some(settings), Some(state)) = (&policy.budget, engine.key_state(&self.key, policy)) {
                     state.budget.refund(settings, tokens);
                 }
@@ -598,6 +620,14 @@ impl Call {
             Phase::InFlight { .. } => CallError::NotWaiting,
             Phase::Waiting { .. } => CallError::NotInFlight,
         }
+    }
+}
+
+/// Whether the fleet's budget (when the call shares it) can pay a retry's `cost`.
+fn fleet_can_pay(engine: &mut Engine, shared: bool, key: &str, cost: Option<u32>, now: u64) -> bool {
+    match (shared, cost, engine.ledger()) {
+        (true, Some(cost), Some(ledger)) => ledger.can_pay(key, cost, now),
+        _ => true,
     }
 }
 

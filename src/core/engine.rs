@@ -15,6 +15,7 @@ use alloc::string::String;
 
 use super::breaker::{Breaker, Snapshot, StateName};
 use super::budget::Budget;
+use super::fleet::ledger::Ledger;
 use super::hedge::LatencyWindow;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
@@ -74,6 +75,8 @@ pub struct Engine {
     /// Breaker changes and storms not yet collected, kept only while someone listens.
     events: VecDeque<Event>,
     listening: bool,
+    /// The fleet's budgets (`edge-retry/fleet`), when connected to one.
+    fleet: Option<Box<Ledger>>,
     pub stats: Stats,
 }
 
@@ -106,6 +109,7 @@ impl Engine {
             storm: defaults.storm,
             events: VecDeque::new(),
             listening: false,
+            fleet: None,
             stats: Stats::default(),
         }
     }
@@ -197,6 +201,31 @@ impl Engine {
             }
             self.push(key, now, EventKind::Storm { change, window_ms: settings.window_ms });
         }
+    }
+
+    /// Shares the instance's budget with a fleet: retries also need the fleet's tokens, and
+    /// what they spend is kept for the fleet (see [`Ledger`]; levels count for `stale_ms`).
+    pub fn share_budget(&mut self, stale_ms: u64) {
+        self.fleet.get_or_insert_with(|| Box::new(Ledger::new(stale_ms)));
+    }
+
+    pub fn ledger(&mut self) -> Option<&mut Ledger> {
+        self.fleet.as_deref_mut()
+    }
+
+    /// Whether calls with `policy` share their budget with the fleet: the instance's own
+    /// budget only (a per-call budget is a budget of its own, as in the module comment).
+    pub fn shares_budget(&self, policy: &Policy) -> bool {
+        self.fleet.is_some() && policy.budget.is_some() && policy.budget == self.budget
+    }
+
+    /// A call the fleet refused as open, counted as a call refused by its own breaker is.
+    pub fn count_fleet_refusal(&mut self) {
+        let stats = &mut self.stats;
+        stats.counters.calls += 1;
+        stats.counters.breaker_rejections += 1;
+        stats.counters.failures += 1;
+        stats.record_latency(0);
     }
 
     /// How many states are held (one per key and distinct per-call settings).

@@ -27,7 +27,11 @@
 //! | `nextEvent` | | takes the oldest event: 0 none, 1 breaker, 2 storm |
 //! | `eventKey` / `eventAt` / `eventState` / `eventRatio` / `eventAttempts` / `eventWindowMs` | | describe it (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
-//! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs | the instance's breaker setting (-1: no breaker), for `edge-retry/fleet` |
+//! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs; budget capacity, retryCost, timeoutCost, successRefund | the instance's breaker (0-4) or budget (5-8) setting (-1: none), for `edge-retry/fleet` |
+//! | `fleetShare` | staleMs | shares the instance's budget with the fleet: its retries also need the fleet's tokens (core::fleet::ledger) |
+//! | `fleetOwes` / `fleetLedger` | | whether budget spending waits for a report / takes it, as ledger bytes for `FleetLink.recordSpending` |
+//! | `fleetForget` / `fleetLevel` | — / key, tokens, now | drops the fleet's budget levels / sets one from a view |
+//! | `fleetRefused` | | counts a call the fleet refused as a breaker rejection |
 //! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
 //! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
 //! | `hedgeAfter` | slot | after a SEND of a hedged call: ms until `hedge` may be asked, or -1 |
@@ -572,15 +576,54 @@ impl Instance {
 impl Instance {
     #[wasm_bindgen(js_name = fleetSetting)]
     pub fn fleet_setting(&self, which: u32) -> f64 {
-        let Some(b) = self.defaults.breaker.as_ref() else { return -1.0 };
-        match which {
-            0 => b.failure_ratio,
-            1 => f64::from(b.minimum_requests),
-            2 => b.window_ms as f64,
-            3 => b.open_ms as f64,
-            4 => b.max_open_ms as f64,
-            _ => -1.0,
+        let (breaker, budget) = (self.defaults.breaker.as_ref(), self.defaults.budget.as_ref());
+        let setting = match which {
+            0 => breaker.map(|b| b.failure_ratio),
+            1 => breaker.map(|b| f64::from(b.minimum_requests)),
+            2 => breaker.map(|b| b.window_ms as f64),
+            3 => breaker.map(|b| b.open_ms as f64),
+            4 => breaker.map(|b| b.max_open_ms as f64),
+            5 => budget.map(|b| f64::from(b.capacity)),
+            6 => budget.map(|b| f64::from(b.retry_cost)),
+            7 => budget.map(|b| f64::from(b.timeout_cost)),
+            8 => budget.map(|b| f64::from(b.success_refund)),
+            _ => None,
+        };
+        setting.unwrap_or(-1.0)
+    }
+
+    #[wasm_bindgen(js_name = fleetShare)]
+    pub fn fleet_share(&mut self, stale_ms: f64) {
+        self.engine.share_budget(stale_ms as u64);
+    }
+
+    #[wasm_bindgen(js_name = fleetOwes)]
+    pub fn fleet_owes(&mut self) -> bool {
+        self.engine.ledger().is_some_and(|l| l.owes())
+    }
+
+    #[wasm_bindgen(js_name = fleetLedger)]
+    pub fn fleet_ledger(&mut self) -> Vec<u8> {
+        self.engine.ledger().map(|l| l.take()).unwrap_or_default()
+    }
+
+    #[wasm_bindgen(js_name = fleetForget)]
+    pub fn fleet_forget(&mut self) {
+        if let Some(ledger) = self.engine.ledger() {
+            ledger.forget();
         }
+    }
+
+    #[wasm_bindgen(js_name = fleetLevel)]
+    pub fn fleet_level(&mut self, key: &str, tokens: u32, now: f64) {
+        if let Some(ledger) = self.engine.ledger() {
+            ledger.set_level(key, tokens, now as u64);
+        }
+    }
+
+    #[wasm_bindgen(js_name = fleetRefused)]
+    pub fn fleet_refused(&mut self) {
+        self.engine.count_fleet_refusal();
     }
 
     #[wasm_bindgen(js_name = fleetClose)]

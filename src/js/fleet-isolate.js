@@ -5,6 +5,9 @@
 // the background, at most one at a time and at most every refreshMs (a probe's outcome at
 // once; failures every reportMs), under ctx.waitUntil when given. A sync that fails, hangs past syncTimeoutMs or answers
 // garbage drops the view: the isolate's own breakers decide until the next one succeeds.
+// The instance's retry budget is shared the same way (core::fleet::ledger): a sync carries what
+// the instance's retries spent per key, and the view's budget levels go back to the instance,
+// which then refuses retries the fleet cannot pay. JS only moves these bytes and numbers.
 import { createRetryFetch, CircuitOpenError } from "./workerd.js";
 import { FleetLink } from "./edge_retry_fleet.js";
 
@@ -75,7 +78,8 @@ export function createFleetRetryFetch(options) {
   instance = inner[INSTANCE];
   if (instance.fleetSetting(0) < 0) throw new TypeError('edge-retry: invalid option "fleet": the fleet shares breakers, and "breaker" is false');
   const s = (i) => instance.fleetSetting(i);
-  link = new FleetLink(s(0), s(1), s(2), s(3), s(4), cfg.leaseMs, cfg.refreshMs, cfg.reportMs, cfg.staleMs);
+  link = new FleetLink(s(0), s(1), s(2), s(3), s(4), cfg.leaseMs, cfg.refreshMs, cfg.reportMs, cfg.staleMs, s(5), s(6), s(7), s(8));
+  if (s(5) >= 0) instance.fleetShare(cfg.staleMs);
   const breakerKey = defaults.breaker && typeof defaults.breaker.key === "function" ? defaults.breaker.key : null;
 
   function failureOf(ev) {
@@ -105,9 +109,13 @@ export function createFleetRetryFetch(options) {
   let nextCheck = 0;
   const counts = { syncs: 0, syncFailures: 0, probes: 0, refused: 0 };
 
-  function closeLocal() {
+  // After a sync (answered or not): local breakers the fleet closed, and the fleet's budget
+  // levels (none after a failure: local budgets alone decide).
+  function afterSync() {
     const now = Date.now();
     for (let key = link.nextToClose(); key !== undefined; key = link.nextToClose()) instance.fleetClose(key, now);
+    instance.fleetForget();
+    for (let key = link.nextLevel(); key !== undefined; key = link.nextLevel()) instance.fleetLevel(key, link.param(), now);
   }
 
   async function sync(report, gen) {
@@ -137,16 +145,17 @@ export function createFleetRetryFetch(options) {
       link.failed();
     } finally {
       clearTimeout(timer);
-      if (gen === generation) closeLocal();
+      if (gen === generation) afterSync();
     }
   }
 
   function maybeSync(now, urgent) {
-    if (!namespace || (!urgent && now < nextCheck) || !link.due(now)) return;
+    if (!namespace || (!urgent && now < nextCheck) || !link.due(now, instance.fleetOwes())) return;
     nextCheck = now + cfg.reportMs;
     const gen = ++generation;
     let promise;
     try {
+      link.recordSpending(instance.fleetLedger());
       promise = sync(link.begin(now), gen);
     } catch {
       link.failed();
@@ -181,6 +190,7 @@ export function createFleetRetryFetch(options) {
     if (verdict === PASS) return inner(input, init).catch(localRefusal);
     if (verdict !== PROBE) {
       counts.refused++;
+      instance.fleetRefused();
       throw new CircuitOpenError(key, link.param());
     }
     // This isolate holds the fleet's probe for the key: its attempt's outcome decides.

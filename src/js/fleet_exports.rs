@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
 use crate::core::fleet::{Hub, Link, Settings, Verdict};
-use crate::core::policy::BreakerSettings;
+use crate::core::policy::{BreakerSettings, BudgetSettings};
 
 /// An isolate's view of the fleet and its outbox.
 #[wasm_bindgen]
@@ -31,6 +31,10 @@ impl FleetLink {
         refresh_ms: f64,
         report_ms: f64,
         stale_ms: f64,
+        budget_capacity: f64,
+        retry_cost: f64,
+        timeout_cost: f64,
+        success_refund: f64,
     ) -> FleetLink {
         let breaker = BreakerSettings {
             failure_ratio,
@@ -40,7 +44,14 @@ impl FleetLink {
             max_open_ms: max_open_ms as u64,
             half_open_probes: 1,
         };
-        let settings = Settings { breaker, lease_ms: (lease_ms as u64).max(1) };
+        // A negative capacity: the instance has no budget (`fleetSetting` gives -1).
+        let budget = (budget_capacity >= 0.0).then_some(BudgetSettings {
+            capacity: budget_capacity as u32,
+            retry_cost: retry_cost as u32,
+            timeout_cost: timeout_cost as u32,
+            success_refund: success_refund as u32,
+        });
+        let settings = Settings { breaker, lease_ms: (lease_ms as u64).max(1), budget };
         FleetLink {
             link: Link::new(settings, refresh_ms as u64, report_ms as u64, stale_ms as u64),
             param: 0.0,
@@ -82,8 +93,25 @@ impl FleetLink {
         self.link.record_probe(key, token, failure);
     }
 
-    pub fn due(&mut self, now: f64) -> bool {
-        self.link.due(now as u64)
+    /// `owes`: the instance's ledger holds budget spending (`Instance.fleetOwes`).
+    pub fn due(&mut self, now: f64, owes: bool) -> bool {
+        self.link.due(now as u64, owes)
+    }
+
+    /// The instance's ledger bytes (`Instance.fleetLedger`) join the next report; false when
+    /// unreadable (nothing is taken).
+    #[wasm_bindgen(js_name = recordSpending)]
+    pub fn record_spending(&mut self, ledger: &[u8]) -> bool {
+        self.link.record_spending(ledger).is_ok()
+    }
+
+    /// A key with the fleet's budget tokens from the last view (`param()`: the tokens), or
+    /// undefined; each goes to `Instance.fleetLevel`.
+    #[wasm_bindgen(js_name = nextLevel)]
+    pub fn next_level(&mut self) -> Option<String> {
+        let (key, tokens) = self.link.next_level()?;
+        self.param = f64::from(tokens);
+        Some(key)
     }
 
     /// Starts a sync: the report's bytes.
@@ -167,21 +195,30 @@ mod tests {
     #[wasm_bindgen_test]
     fn two_links_share_one_breaker_through_the_hub() {
         let mut hub = FleetHub::new(100, 60_000.0);
-        let mut a = FleetLink::new(0.5, 4, 10_000.0, 1000.0, 1000.0, 500.0, 100.0, 25.0, 300.0);
-        let mut b = FleetLink::new(0.5, 4, 10_000.0, 1000.0, 1000.0, 500.0, 100.0, 25.0, 300.0);
+        let link = || {
+            FleetLink::new(0.5, 4, 10_000.0, 1000.0, 1000.0, 500.0, 100.0, 25.0, 300.0, 50.0, 5.0, 10.0, 1.0)
+        };
+        let (mut a, mut b) = (link(), link());
         for _ in 0..4 {
             a.record("k", true);
         }
-        assert!(a.due(0.0));
+        // a's retries spent 20 of the fleet's 50 tokens of "k" (ledger bytes as the Instance
+        // gives them: u16 key length, key, spent, given back).
+        assert!(a.record_spending(&[1, 0, b'k', 20, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!a.record_spending(&[1, 0]), "garbage is refused");
+        assert!(a.due(0.0, false));
         let view = hub.sync(&a.begin(0.0), 0.0).unwrap();
         assert!(a.apply(&view, 0.0));
-        assert!(b.due(10.0));
+        assert!(b.due(10.0, false));
         let view = hub.sync(&b.begin(10.0), 10.0).unwrap();
         assert!(b.apply(&view, 10.0));
+        assert_eq!(b.next_level().as_deref(), Some("k"));
+        assert_eq!(b.param(), 30.0, "the fleet's tokens left");
+        assert_eq!(b.next_level(), None);
         assert_eq!(b.admit("k", 20.0), 2, "b refuses what a's failures opened");
         assert_eq!(b.param(), 980.0);
         assert_eq!(b.admit("other", 20.0), 0);
-        assert!(hub.sync(&[1, 2, 3], 30.0).is_none());
+        assert!(hub.sync(&[2, 2, 3], 30.0).is_none());
         assert_eq!(hub.error(), "message cut short");
         assert!(!b.apply(&[9], 40.0), "garbage drops the view");
         assert_eq!(b.admit("k", 41.0), 0);

@@ -14,6 +14,12 @@
 //! lease not answered in time is taken back and the next isolate that asks gets a new one, so
 //! an isolate that dies holding it stalls recovery for one lease at most.
 //!
+//! Budget: each key has a retry budget (the isolates' [`Budget`] with their settings, carried
+//! in each report like the breaker's). A report's tokens spent are taken (down to empty:
+//! those retries were sent), then its tokens given back are returned. The view lists every
+//! key whose budget is below capacity with its tokens, so each isolate refuses retries the
+//! fleet's budget cannot pay, as if its own budget were empty.
+//!
 //! Bounded: at most `capacity` keys (the least recently reported goes first), and a key not
 //! reported for `ttl_ms` is dropped (a fresh breaker if it comes back).
 
@@ -24,7 +30,8 @@ use super::wire::{
     self, FleetState, HAS_PROBE, LOCAL_OPEN, PROBE_FAILED, Report, ViewEntry, WANTS_PROBE, WireError,
 };
 use crate::core::breaker::{Admission, Breaker, StateName};
-use crate::core::policy::BreakerSettings;
+use crate::core::budget::Budget;
+use crate::core::policy::{BreakerSettings, BudgetSettings};
 
 /// Outcomes of one key counted from one report at most: larger counts are scaled down
 /// together, keeping their ratio (each outcome is one step of the breaker's window).
@@ -56,6 +63,8 @@ struct HubKey {
     breaker: Breaker,
     lease: Option<Lease>,
     last_seen: u64,
+    /// Made full when the key is first reported with a budget.
+    budget: Option<Budget>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +74,7 @@ pub struct Hub {
     ttl_ms: u64,
     next_token: u32,
     settings: BreakerSettings,
+    budget: Option<BudgetSettings>,
     /// Probes granted so far (for tests and the simulator).
     pub probes_granted: u64,
 }
@@ -77,6 +87,7 @@ impl Hub {
             ttl_ms,
             next_token: 1,
             settings: BreakerSettings { half_open_probes: 1, ..BreakerSettings::default() },
+            budget: None,
             probes_granted: 0,
         }
     }
@@ -94,6 +105,11 @@ impl Hub {
         self.keys.iter().find(|k| k.key == key).map(|k| k.breaker.snapshot(now).state)
     }
 
+    /// The fleet's budget tokens of `key`, if held with a budget.
+    pub fn tokens(&self, key: &str) -> Option<u32> {
+        self.keys.iter().find(|k| k.key == key).and_then(|k| k.budget.map(|b| b.tokens()))
+    }
+
     /// Takes a report's bytes, answers with the view's bytes (or why the report was refused).
     pub fn sync_bytes(&mut self, report: &[u8], now: u64) -> Result<Vec<u8>, WireError> {
         let report = wire::decode_report(report)?;
@@ -104,6 +120,7 @@ impl Hub {
     /// every key held that is not closed, a lease granted in this answer marked as such.
     pub fn sync(&mut self, report: &Report, now: u64) -> Vec<ViewEntry> {
         self.settings = report.settings.breaker;
+        self.budget = report.settings.budget;
         let lease_ms = report.settings.lease_ms;
         self.expire(now);
         let mut granted: Vec<(usize, u32)> = Vec::new();
@@ -118,6 +135,11 @@ impl Hub {
             }
             for _ in 0..failures {
                 k.breaker.record(&settings, now, true, false);
+            }
+            if let Some(settings) = &self.budget {
+                let budget = k.budget.get_or_insert_with(|| Budget::full(settings));
+                budget.spend(settings, entry.spent);
+                budget.refund(settings, entry.returned);
             }
             if entry.flags & LOCAL_OPEN != 0 {
                 k.breaker.open_for_fleet(&settings, now);
@@ -152,16 +174,22 @@ impl Hub {
             if out.len() >= wire::MAX_KEYS {
                 break;
             }
+            // A full budget (or none) sets no limit: the key is listed only if not closed.
+            let tokens = match (&self.budget, k.budget) {
+                (Some(settings), Some(b)) if b.tokens() < settings.capacity => b.tokens(),
+                _ => wire::NO_LIMIT,
+            };
             let (state, ms, token) = if let Some((_, token)) = granted.iter().find(|(g, _)| *g == i) {
                 (FleetState::Leased, ms(lease_ms), *token)
             } else {
                 match (k.breaker.stored_state(), k.breaker.open_remaining(now)) {
-                    (StateName::Closed, _) => continue,
+                    (StateName::Closed, _) if tokens == wire::NO_LIMIT => continue,
+                    (StateName::Closed, _) => (FleetState::Closed, 0, 0),
                     (_, Some(left)) if left > 0 => (FleetState::Open, ms(left), 0),
                     _ => (FleetState::HalfOpen, 0, 0),
                 }
             };
-            out.push(ViewEntry { key: k.key.clone(), state, ms, token });
+            out.push(ViewEntry { key: k.key.clone(), state, ms, token, tokens });
         }
         out
     }
@@ -197,6 +225,7 @@ impl Hub {
             breaker: Breaker::default(),
             lease: None,
             last_seen: now,
+            budget: None,
         });
         Some(self.keys.len() - 1)
     }
@@ -207,7 +236,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::core::fleet::test_settings as settings;
-    use crate::core::fleet::wire::ReportEntry;
+    use crate::core::fleet::wire::{ReportEntry, Settings};
     use alloc::vec;
 
     fn report(entries: Vec<ReportEntry>) -> Report {
@@ -235,7 +264,14 @@ mod tests {
             assert!(view.is_empty(), "6 failures of 8 needed: closed");
         }
         let view = hub.sync(&report(vec![fails("a", 2)]), 20);
-        assert_eq!(view, vec![ViewEntry { key: "a".into(), state: FleetState::Open, ms: 1000, token: 0 }]);
+        let open = ViewEntry {
+            key: "a".into(),
+            state: FleetState::Open,
+            ms: 1000,
+            token: 0,
+            tokens: wire::NO_LIMIT,
+        };
+        assert_eq!(view, vec![open]);
         // Any isolate, even one that reported nothing, learns it.
         let view = hub.sync(&report(vec![]), 520);
         assert_eq!(view[0].state, FleetState::Open);
@@ -299,6 +335,57 @@ mod tests {
         assert_eq!(hub.sync(&report(vec![local]), 510)[0].ms, 500);
     }
 
+    fn spends(key: &str, spent: u32, returned: u32) -> ReportEntry {
+        ReportEntry { key: key.into(), spent, returned, ..ReportEntry::default() }
+    }
+
+    #[test]
+    fn the_isolates_retries_drain_one_budget_per_key_and_the_view_says_what_is_left() {
+        let mut hub = Hub::new(16, 60_000);
+        // Four isolates spend 15 tokens each of the fleet's 50 (settings: capacity 50).
+        for isolate in 0..3 {
+            let view = hub.sync(&report(vec![spends("a", 15, 0)]), 10 + isolate);
+            let left = 50 - 15 * (isolate as u32 + 1);
+            assert_eq!(
+                view,
+                vec![ViewEntry { key: "a".into(), state: FleetState::Closed, ms: 0, token: 0, tokens: left }]
+            );
+        }
+        let view = hub.sync(&report(vec![spends("a", 15, 0)]), 20);
+        assert_eq!(view[0].tokens, 0, "spent past empty: those retries were sent");
+        // Every isolate hears it, with its breaker closed; other keys are not listed.
+        let view = hub.sync(&report(vec![spends("b", 0, 1)]), 30);
+        assert_eq!((view.len(), view[0].state, view[0].tokens), (1, FleetState::Closed, 0));
+        // Successes refund; a full budget is not listed again.
+        hub.sync(&report(vec![spends("a", 0, 30)]), 40);
+        assert_eq!(hub.tokens("a"), Some(30));
+        assert!(hub.sync(&report(vec![spends("a", 0, 100)]), 50).is_empty());
+        assert_eq!(hub.tokens("a"), Some(50));
+    }
+
+    #[test]
+    fn an_open_key_carries_its_budget_and_no_budget_means_no_limit() {
+        let mut hub = Hub::new(16, 60_000);
+        let view = hub.sync(&report(vec![ReportEntry { spent: 45, ..fails("a", 8) }]), 0);
+        assert_eq!((view[0].state, view[0].tokens), (FleetState::Open, 5));
+        let no_budget =
+            Report { settings: Settings { budget: None, ..settings() }, entries: vec![spends("b", 50, 0)] };
+        let view = hub.sync(&no_budget, 10);
+        assert_eq!(view.len(), 1, "b is not listed: no budget is shared");
+        assert_eq!((view[0].key.as_str(), view[0].tokens), ("a", wire::NO_LIMIT));
+        assert_eq!(hub.tokens("b"), None);
+    }
+
+    #[test]
+    fn an_empty_budget_expires_with_its_key() {
+        let mut hub = Hub::new(16, 1000);
+        hub.sync(&report(vec![spends("a", 50, 0)]), 0);
+        assert_eq!(hub.sync(&report(vec![]), 999)[0].tokens, 0);
+        assert!(hub.sync(&report(vec![]), 1000).is_empty(), "not reported for a ttl: dropped");
+        hub.sync(&report(vec![spends("a", 5, 0)]), 1001);
+        assert_eq!(hub.tokens("a"), Some(45), "a fresh budget if it comes back");
+    }
+
     #[test]
     fn keys_are_bounded_and_expire() {
         let mut hub = Hub::new(4, 1000);
@@ -322,6 +409,6 @@ mod tests {
         let mixed =
             ReportEntry { key: "b".into(), successes: 600_000, failures: 400_000, ..ReportEntry::default() };
         assert!(hub.sync(&report(vec![mixed]), 1).iter().all(|v| v.key != "b"));
-        assert_eq!(hub.sync_bytes(&[1, 2, 3], 0), Err(WireError("message cut short")));
+        assert_eq!(hub.sync_bytes(&[2, 2, 3], 0), Err(WireError("message cut short")));
     }
 }
