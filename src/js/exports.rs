@@ -782,6 +782,37 @@ mod tests {
         assert_eq!(instance.fleet_setting(0), -1.0, "breaker: false");
     }
 
+    #[wasm_bindgen_test]
+    fn the_fleet_reads_the_budget_moves_its_ledger_and_counts_its_refusals() {
+        let mut instance = Instance::new();
+        assert_eq!((instance.fleet_setting(5), instance.fleet_setting(6)), (500.0, 5.0));
+        assert!(instance.fleet_ledger().is_empty(), "not shared: no ledger");
+        instance.fleet_share(300.0);
+        instance.fleet_level("k", 5, 0.0);
+        // One call to an origin answering 503: the retries it sent.
+        let call = |instance: &mut Instance, at: f64| {
+            let id = instance.open(&[0]);
+            start(instance, id, "k", "GET", at);
+            let mut retries = 0;
+            while instance.outcome(id, RESPONSE, 503, None, None, None, None, at, 0.0) == RETRY {
+                assert_eq!(instance.resume(id, at), SEND);
+                retries += 1;
+            }
+            instance.close(id, at);
+            retries
+        };
+        assert_eq!(call(&mut instance, 1.0), 1, "the fleet's 5 tokens pay one retry");
+        assert_eq!(instance.stat(6), 1.0, "the second is a budget denial");
+        assert!(instance.fleet_owes());
+        assert_eq!(instance.fleet_ledger(), [1, 0, b'k', 5, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(!instance.fleet_owes());
+        instance.fleet_forget();
+        assert_eq!(call(&mut instance, 3.0), 2, "the fleet forgotten: the own budget decides");
+        let calls = instance.stat(0);
+        instance.fleet_refused();
+        assert_eq!((instance.stat(0), instance.stat(5)), (calls + 1.0, 1.0), "a breaker rejection");
+    }
+
     /// `start` as driver.js makes it: the key first, then the method as a code where it has one.
     fn start(instance: &mut Instance, id: u32, key: &str, method: &str, at: f64) -> u32 {
         instance.set_key(key);
