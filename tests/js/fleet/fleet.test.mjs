@@ -24,7 +24,7 @@ const REFRESH = 200;
 const ROUND_GAP = 25; // ms between rounds of one call per isolate
 const MAX_ROUNDS = 200;
 
-function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, binding, attempts = 1 } = {}) {
+function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, binding, attempts = 1, budget } = {}) {
   return {
     instance: name,
     url: srv.url(path),
@@ -33,6 +33,7 @@ function specOf(name, path, { withFleet, breaker = {}, fleetOptions = {}, bindin
       maxAttempts: attempts,
       baseDelayMs: 5,
       breaker: { minimumRequests: MIN, failureRatio: 0.5, windowMs: 60000, openMs: 60000, maxOpenMs: 60000, ...breaker },
+      ...(budget ? { budget } : {}),
     },
     // One Durable Object per scenario: every scenario's calls go to the same origin (key).
     fleet: withFleet ? { name: name, refreshMs: REFRESH, reportMs: 50, ...fleetOptions } : undefined,
@@ -83,6 +84,54 @@ test("a failing origin: the fleet opens after about minimumRequests failures in 
   assert.ok(spread <= REFRESH + 150, `every isolate refused within one refresh of the first: ${spread} ms`);
   const st = await stats(fleet.fetchers, 1, shared.spec);
   assert.ok(st.fleet.syncs > 0 && st.fleet.refused > 0, JSON.stringify(st.fleet));
+});
+
+test("a fleet refusal counts in the instance's stats as a breaker rejection", async () => {
+  const path = uniquePath("fleet-refusal-stats");
+  srv.script(path, [{ status: 503 }]);
+  const spec = specOf("refusal-stats", path, { withFleet: true });
+  const log = await rounds(spec, allRefused);
+  for (let i = 0; i < WORKERS; i++) {
+    const st = await stats(fleet.fetchers, i, spec);
+    const refusedHere = log.filter(({ results }) => refused(results[i])).length;
+    assert.ok(st.fleet.refused > 0, `isolate ${i}: ${JSON.stringify(st.fleet)}`);
+    assert.equal(st.stats.calls, log.length, `isolate ${i}: every call counted, refused ones too`);
+    assert.equal(st.stats.breakerRejections, refusedHere, `isolate ${i}: ${JSON.stringify(st.stats)} ${JSON.stringify(st.fleet)}`);
+    assert.ok(st.stats.breakerRejections >= st.fleet.refused);
+  }
+});
+
+// A dead origin the breaker never gives up on (minimumRequests out of reach): only the retry
+// budget limits retries. Each isolate's own budget pays BUDGET_RETRIES; shared, the fleet's
+// budget pays about that many in all.
+const BUDGET = { capacity: 50, retryCost: 5, timeoutCost: 10, successRefund: 1 };
+const BUDGET_RETRIES = BUDGET.capacity / BUDGET.retryCost;
+const BUDGET_ROUNDS = 30;
+async function retriesToDeadOrigin(withFleet) {
+  const path = uniquePath(withFleet ? "fleet-budget" : "local-budget");
+  srv.script(path, [{ status: 503 }]);
+  const spec = specOf(`budget-${withFleet}`, path, {
+    withFleet, attempts: 2, budget: BUDGET, breaker: { minimumRequests: 1_000_000 },
+  });
+  let calls = 0;
+  await rounds(spec, (results) => {
+    for (const r of results) assert.equal(r.status, 503, JSON.stringify(r));
+    return ++calls >= BUDGET_ROUNDS;
+  });
+  let denials = 0;
+  for (let i = 0; i < WORKERS; i++) denials += (await stats(fleet.fetchers, i, spec)).stats.budgetDenials;
+  return { retries: srv.requests(path).length - BUDGET_ROUNDS * WORKERS, denials };
+}
+
+test("a failing origin and a small budget: the fleet's retries stay near one budget's worth, not four", async () => {
+  const local = await retriesToDeadOrigin(false);
+  const shared = await retriesToDeadOrigin(true);
+  console.log(`# dead origin, ${WORKERS} isolates, a budget of ${BUDGET_RETRIES} retries each: ${local.retries} retries without the fleet, ${shared.retries} with it (report ${50} ms, refresh ${REFRESH} ms)`);
+  assert.equal(local.retries, WORKERS * BUDGET_RETRIES, "without the fleet each isolate spends its own budget");
+  // One budget, plus what the isolates spend before they hear the fleet's is empty: about
+  // one report interval of rounds (one retry per isolate each).
+  assert.ok(shared.retries >= BUDGET_RETRIES && shared.retries <= BUDGET_RETRIES + 3 * WORKERS, `with the fleet: ${shared.retries} retries`);
+  assert.ok(shared.denials >= BUDGET_ROUNDS * WORKERS - shared.retries - 1, `every retry not sent is a budget denial: ${shared.denials}`);
 });
 
 // After an outage the origin stays down for DOWN_MS (every request reaching it then is a
