@@ -28,10 +28,9 @@
 //! | `eventKey` / `eventAt` / `eventState` / `eventRatio` / `eventAttempts` / `eventWindowMs` | | describe it (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
 //! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs; budget capacity, retryCost, timeoutCost, successRefund | the instance's breaker (0-4) or budget (5-8) setting (-1: none), for `edge-retry/fleet` |
-//! | `fleetShare` | staleMs | shares the instance's budget with the fleet: its retries also need the fleet's tokens (core::fleet::ledger) |
-//! | `fleetOwes` / `fleetLedger` | | whether budget spending waits for a report / takes it, as ledger bytes for `FleetLink.recordSpending` |
-//! | `fleetForget` / `fleetLevel` | — / key, tokens, now | drops the fleet's budget levels / sets one from a view |
-//! | `fleetRefused` | | counts a call the fleet refused as a breaker rejection |
+//! | `fleet` | op, n: 0 share the budget with the fleet (n: staleMs; retries then also need the fleet's tokens, core::fleet::ledger), 1 owes, 2 forget the fleet's levels, 3 count a call the fleet refused as a breaker rejection | for 1: whether budget spending waits for a report |
+//! | `fleetLedger` | | takes that spending, as ledger bytes for `FleetLink.recordSpending` |
+//! | `fleetLevel` | key, tokens, now | the fleet's budget of a key, from a view |
 //! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
 //! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
 //! | `hedgeAfter` | slot | after a SEND of a hedged call: ms until `hedge` may be asked, or -1 |
@@ -571,6 +570,13 @@ impl Instance {
     }
 }
 
+/// `fleet`'s operations: share the budget (n: staleMs), whether spending waits for a report,
+/// forget the fleet's levels, count a call the fleet refused.
+const FLEET_SHARE: u32 = 0;
+const FLEET_OWES: u32 = 1;
+const FLEET_FORGET: u32 = 2;
+const FLEET_REFUSED: u32 = 3;
+
 /// For `edge-retry/fleet` (see the table above); never on a call's path.
 #[wasm_bindgen]
 impl Instance {
@@ -592,14 +598,20 @@ impl Instance {
         setting.unwrap_or(-1.0)
     }
 
-    #[wasm_bindgen(js_name = fleetShare)]
-    pub fn fleet_share(&mut self, stale_ms: f64) {
-        self.engine.share_budget(stale_ms as u64);
-    }
-
-    #[wasm_bindgen(js_name = fleetOwes)]
-    pub fn fleet_owes(&mut self) -> bool {
-        self.engine.ledger().is_some_and(|l| l.owes())
+    /// The fleet's budget (one export for four: each export costs the module a wrapper).
+    pub fn fleet(&mut self, op: u32, n: f64) -> bool {
+        match op {
+            FLEET_SHARE => self.engine.share_budget(n as u64),
+            FLEET_OWES => return self.engine.ledger().is_some_and(|l| l.owes()),
+            FLEET_FORGET => {
+                if let Some(ledger) = self.engine.ledger() {
+                    ledger.forget();
+                }
+            }
+            FLEET_REFUSED => self.engine.count_fleet_refusal(),
+            _ => {}
+        }
+        false
     }
 
     #[wasm_bindgen(js_name = fleetLedger)]
@@ -607,23 +619,11 @@ impl Instance {
         self.engine.ledger().map(|l| l.take()).unwrap_or_default()
     }
 
-    #[wasm_bindgen(js_name = fleetForget)]
-    pub fn fleet_forget(&mut self) {
-        if let Some(ledger) = self.engine.ledger() {
-            ledger.forget();
-        }
-    }
-
     #[wasm_bindgen(js_name = fleetLevel)]
     pub fn fleet_level(&mut self, key: &str, tokens: u32, now: f64) {
         if let Some(ledger) = self.engine.ledger() {
             ledger.set_level(key, tokens, now as u64);
         }
-    }
-
-    #[wasm_bindgen(js_name = fleetRefused)]
-    pub fn fleet_refused(&mut self) {
-        self.engine.count_fleet_refusal();
     }
 
     #[wasm_bindgen(js_name = fleetClose)]
@@ -787,7 +787,7 @@ mod tests {
         let mut instance = Instance::new();
         assert_eq!((instance.fleet_setting(5), instance.fleet_setting(6)), (500.0, 5.0));
         assert!(instance.fleet_ledger().is_empty(), "not shared: no ledger");
-        instance.fleet_share(300.0);
+        instance.fleet(FLEET_SHARE, 300.0);
         instance.fleet_level("k", 5, 0.0);
         // One call to an origin answering 503: the retries it sent.
         let call = |instance: &mut Instance, at: f64| {
@@ -803,13 +803,13 @@ mod tests {
         };
         assert_eq!(call(&mut instance, 1.0), 1, "the fleet's 5 tokens pay one retry");
         assert_eq!(instance.stat(6), 1.0, "the second is a budget denial");
-        assert!(instance.fleet_owes());
+        assert!(instance.fleet(FLEET_OWES, 0.0));
         assert_eq!(instance.fleet_ledger(), [1, 0, b'k', 5, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(!instance.fleet_owes());
-        instance.fleet_forget();
+        assert!(!instance.fleet(FLEET_OWES, 0.0));
+        instance.fleet(FLEET_FORGET, 0.0);
         assert_eq!(call(&mut instance, 3.0), 2, "the fleet forgotten: the own budget decides");
         let calls = instance.stat(0);
-        instance.fleet_refused();
+        instance.fleet(FLEET_REFUSED, 0.0);
         assert_eq!((instance.stat(0), instance.stat(5)), (calls + 1.0, 1.0), "a breaker rejection");
     }
 

@@ -14,6 +14,7 @@ import { FleetLink } from "./edge_retry_fleet.js";
 const INSTANCE = Symbol.for("edge-retry.instance"); // set by driver.js's createRetryFetch
 const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2;
 const PASS = 0, PROBE = 1; // FleetLink.admit; 2 is refused
+const SHARE = 0, OWES = 1, FORGET = 2, REFUSED = 3; // Instance.fleet's operations
 const SYNC_URL = "https://edge-retry-fleet.internal/sync";
 
 function fleetError(name, expected) {
@@ -79,7 +80,7 @@ export function createFleetRetryFetch(options) {
   if (instance.fleetSetting(0) < 0) throw new TypeError('edge-retry: invalid option "fleet": the fleet shares breakers, and "breaker" is false');
   const s = (i) => instance.fleetSetting(i);
   link = new FleetLink(s(0), s(1), s(2), s(3), s(4), cfg.leaseMs, cfg.refreshMs, cfg.reportMs, cfg.staleMs, s(5), s(6), s(7), s(8));
-  if (s(5) >= 0) instance.fleetShare(cfg.staleMs);
+  if (s(5) >= 0) instance.fleet(SHARE, cfg.staleMs);
   const breakerKey = defaults.breaker && typeof defaults.breaker.key === "function" ? defaults.breaker.key : null;
 
   function failureOf(ev) {
@@ -114,7 +115,7 @@ export function createFleetRetryFetch(options) {
   function afterSync() {
     const now = Date.now();
     for (let key = link.nextToClose(); key !== undefined; key = link.nextToClose()) instance.fleetClose(key, now);
-    instance.fleetForget();
+    instance.fleet(FORGET, 0);
     for (let key = link.nextLevel(); key !== undefined; key = link.nextLevel()) instance.fleetLevel(key, link.param(), now);
   }
 
@@ -150,7 +151,7 @@ export function createFleetRetryFetch(options) {
   }
 
   function maybeSync(now, urgent) {
-    if (!namespace || (!urgent && now < nextCheck) || !link.due(now, instance.fleetOwes())) return;
+    if (!namespace || (!urgent && now < nextCheck) || !link.due(now, instance.fleet(OWES, 0))) return;
     nextCheck = now + cfg.reportMs;
     const gen = ++generation;
     let promise;
@@ -190,7 +191,7 @@ export function createFleetRetryFetch(options) {
     if (verdict === PASS) return inner(input, init).catch(localRefusal);
     if (verdict !== PROBE) {
       counts.refused++;
-      instance.fleetRefused();
+      instance.fleet(REFUSED, 0);
       throw new CircuitOpenError(key, link.param());
     }
     // This isolate holds the fleet's probe for the key: its attempt's outcome decides.

@@ -93,7 +93,7 @@ impl FleetLink {
         self.link.record_probe(key, token, failure);
     }
 
-    /// `owes`: the instance's ledger holds budget spending (`Instance.fleetOwes`).
+    /// `owes`: the instance's ledger holds budget spending (`Instance.fleet`, op 1).
     pub fn due(&mut self, now: f64, owes: bool) -> bool {
         self.link.due(now as u64, owes)
     }

@@ -12,7 +12,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::wire::{self, Spending};
+use super::wire;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -85,20 +85,16 @@ impl Ledger {
         self.entries.iter().any(|e| e.spent > 0 || e.returned > 0)
     }
 
-    /// The movements since the last call, for the next report (`wire::encode_ledger`).
+    /// The movements since the last call, for the next report (`wire::encode_ledger` bytes).
     pub fn take(&mut self) -> Vec<u8> {
-        let moved: Vec<Spending> = self
-            .entries
-            .iter()
-            .filter(|e| e.spent > 0 || e.returned > 0)
-            .map(|e| Spending { key: e.key.clone(), spent: e.spent, returned: e.returned })
-            .collect();
-        for e in &mut self.entries {
+        let mut out = Vec::new();
+        for e in self.entries.iter_mut().filter(|e| e.spent > 0 || e.returned > 0) {
+            wire::put_spending(&mut out, &e.key, e.spent, e.returned);
             e.spent = 0;
             e.returned = 0;
         }
-        self.entries.retain(|e| e.level.is_some());
-        wire::encode_ledger(&moved)
+        self.prune();
+        out
     }
 
     /// A view arrived (or the fleet failed): no levels until [`Ledger::set_level`].
@@ -107,7 +103,12 @@ impl Ledger {
         for e in &mut self.entries {
             e.level = None;
         }
-        self.entries.retain(|e| e.spent > 0 || e.returned > 0);
+        self.prune();
+    }
+
+    /// Drops entries with neither movements nor a level.
+    fn prune(&mut self) {
+        self.entries.retain(|e| e.level.is_some() || e.spent > 0 || e.returned > 0);
     }
 
     /// The view heard at `now` gives `key` the fleet's `tokens`.
@@ -146,7 +147,7 @@ mod tests {
         ledger.spend("a", 10);
         assert!(ledger.owes());
         let report = wire::decode_ledger(&ledger.take()).unwrap();
-        assert_eq!(report, alloc::vec![Spending { key: "a".into(), spent: 10, returned: 0 }]);
+        assert_eq!(report, alloc::vec![wire::Spending { key: "a".into(), spent: 10, returned: 0 }]);
         assert!(!ledger.owes());
         // Spent while the sync was out: the view (which has not heard of it) is lowered by it.
         ledger.spend("a", 5);

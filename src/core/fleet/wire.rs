@@ -291,11 +291,16 @@ pub struct Spending {
 pub fn encode_ledger(entries: &[Spending]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 40);
     for e in entries.iter().filter(|e| e.key.len() <= MAX_KEY_BYTES).take(MAX_KEYS) {
-        put_key(&mut out, &e.key);
-        out.extend_from_slice(&e.spent.to_le_bytes());
-        out.extend_from_slice(&e.returned.to_le_bytes());
+        put_spending(&mut out, &e.key, e.spent, e.returned);
     }
     out
+}
+
+/// One ledger entry (a key past [`MAX_KEY_BYTES`] is the caller's to leave out).
+pub fn put_spending(out: &mut Vec<u8>, key: &str, spent: u32, returned: u32) {
+    put_key(out, key);
+    out.extend_from_slice(&spent.to_le_bytes());
+    out.extend_from_slice(&returned.to_le_bytes());
 }
 
 pub fn decode_ledger(bytes: &[u8]) -> Result<Vec<Spending>, WireError> {
