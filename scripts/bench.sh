@@ -46,6 +46,12 @@ if [ "$MODE" = quick ]; then
   exit 0
 fi
 
+# The size section names what takes the wasm's bytes with twiggy (not needed by make test).
+if ! command -v twiggy > /dev/null; then
+  echo "bench: installing twiggy (cargo install, about 2 minutes)" >&2
+  cargo install twiggy --locked --quiet
+fi
+
 rm -rf target/bench-results
 OUT=docs/benchmarks.md
 TMP=$(mktemp)

@@ -6,9 +6,15 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 rm -rf pkg
-wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack -- --no-default-features --features js 2>&1 \
+# The main module, as Node and Workers load it (with the isolate's side of edge-retry/fleet).
+wasm-pack build --release --target web --out-dir pkg --out-name edge_retry --no-pack -- --no-default-features --features js,fleet-isolate 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack: /'
 rm -f pkg/.gitignore pkg/edge_retry.d.ts pkg/edge_retry_bg.wasm.d.ts pkg/package.json
+# The same without it (feature `fleet-isolate`), inlined into the browser entry: edge-retry/fleet
+# is for Workers, and a page should not ship its bytes.
+LEAN=target/pkg-lean
+wasm-pack build --release --target web --out-dir "$LEAN" --out-name edge_retry --no-pack -- --no-default-features --features js 2>&1 \
+  | grep -vE '^\s*$' | sed 's/^/  wasm-pack (browser): /'
 # edge-retry/fleet's own module (FleetLink, FleetHub; feature `fleet`), loaded only by that entry.
 wasm-pack build --release --target web --out-dir target/pkg-fleet --out-name edge_retry_fleet --no-pack -- --no-default-features --features fleet 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack (fleet): /'
@@ -18,7 +24,7 @@ cp target/pkg-fleet/edge_retry_fleet.js target/pkg-fleet/edge_retry_fleet_bg.was
 # expression into an emitted asset: 62 KB of .wasm shipped next to the inlined copy and never
 # loaded. Remove the fallback; fail the build if it cannot be found (a new wasm-bindgen
 # version), and if any `import.meta` is left in the glue. (The same for the fleet's glue.)
-for glue in pkg/edge_retry.js pkg/edge_retry_fleet.js; do
+for glue in pkg/edge_retry.js "$LEAN/edge_retry.js" pkg/edge_retry_fleet.js; do
 node --input-type=module - "$glue" <<'EOF'
 import fs from "node:fs";
 import path from "node:path";
@@ -51,7 +57,7 @@ mkdir -p "$STAGE"
 cp pkg-template/*.js src/js/*.js "$STAGE/"
 # The inlined copy of the module for browsers, bundlers and Deno: deflated, then base64
 # (inflate.js restores it at load, synchronously).
-node --input-type=module - pkg/edge_retry_bg.wasm "$STAGE/wasm-inline.js" <<'EOF'
+node --input-type=module - "$LEAN/edge_retry_bg.wasm" "$STAGE/wasm-inline.js" <<'EOF'
 import fs from "node:fs";
 import zlib from "node:zlib";
 const [wasmFile, outFile] = process.argv.slice(2);
@@ -60,6 +66,12 @@ const deflated = zlib.deflateRawSync(wasm, { level: 9, memLevel: 9 });
 fs.writeFileSync(outFile, `export const wasmSize = ${wasm.length};\nexport const wasmDeflated = "${deflated.toString("base64")}";\n`);
 EOF
 cp "$STAGE"/*.js pkg/
+# The browser entry is bundled with the lean module's glue, Node's and Workers' with the main one.
+BROWSER_STAGE=target/pkg-src-browser
+rm -rf "$BROWSER_STAGE"
+cp -r "$STAGE" "$BROWSER_STAGE"
+cp "$LEAN/edge_retry.js" "$BROWSER_STAGE/"
+cp "$LEAN/edge_retry_bg.wasm" pkg/edge_retry_browser_bg.wasm # for tests; not packed (inlined)
 cp pkg/edge_retry.js "$STAGE/"
 # Shipped minified: a Worker parses every byte of it at each cold start (wrangler does not
 # minify by default), and Node's import reads it too. Names are not kept: esbuild's
@@ -68,7 +80,9 @@ cp pkg/edge_retry.js "$STAGE/"
 # src/js and pkg-template in the repository.
 MINIFY=(--minify --legal-comments=none --target=es2020)
 for entry in browser node workerd; do
-  esbuild "$STAGE/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning "${MINIFY[@]}" \
+  stage=$STAGE
+  [ "$entry" = browser ] && stage=$BROWSER_STAGE
+  esbuild "$stage/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning "${MINIFY[@]}" \
     --external:./edge_retry_bg.wasm --external:node:fs \
     --banner:js="// edge-retry's $entry entry, bundled and minified from src/js and pkg-template in the repository." \
     --outfile="pkg/$entry.js" --allow-overwrite
@@ -87,4 +101,4 @@ esbuild "$STAGE/fleet.js" --bundle --format=esm --platform=neutral --log-level=w
   --outfile=pkg/fleet.js --allow-overwrite
 cp pkg-template/index.d.ts pkg-template/fleet.d.ts pkg-template/package.json pkg/
 cp README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE pkg/
-echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped"
+echo "pkg/: $(wc -c < pkg/edge_retry_bg.wasm) bytes of wasm, $(gzip -9c pkg/edge_retry_bg.wasm | wc -c) gzipped; inlined for browsers: $(wc -c < "$LEAN/edge_retry_bg.wasm") bytes, $(gzip -9c "$LEAN/edge_retry_bg.wasm" | wc -c) gzipped"

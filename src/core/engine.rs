@@ -209,14 +209,19 @@ impl Engine {
         self.fleet.get_or_insert_with(|| Box::new(Ledger::new(stale_ms)));
     }
 
+    /// The fleet's ledger, when the budget is shared. None in a build without
+    /// `fleet-isolate`, so the optimiser drops every fleet path from the call's code.
     pub fn ledger(&mut self) -> Option<&mut Ledger> {
-        self.fleet.as_deref_mut()
+        if cfg!(feature = "fleet-isolate") { self.fleet.as_deref_mut() } else { None }
     }
 
     /// Whether calls with `policy` share their budget with the fleet: the instance's own
     /// budget only (a per-call budget is a budget of its own, as in the module comment).
     pub fn shares_budget(&self, policy: &Policy) -> bool {
-        self.fleet.is_some() && policy.budget.is_some() && policy.budget == self.budget
+        cfg!(feature = "fleet-isolate")
+            && self.fleet.is_some()
+            && policy.budget.is_some()
+            && policy.budget == self.budget
     }
 
     /// A call the fleet refused as open, counted as a call refused by its own breaker is.

@@ -572,12 +572,18 @@ impl Instance {
 
 /// `fleet`'s operations: share the budget (n: staleMs), whether spending waits for a report,
 /// forget the fleet's levels, count a call the fleet refused.
+#[cfg(feature = "fleet-isolate")]
 const FLEET_SHARE: u32 = 0;
+#[cfg(feature = "fleet-isolate")]
 const FLEET_OWES: u32 = 1;
+#[cfg(feature = "fleet-isolate")]
 const FLEET_FORGET: u32 = 2;
+#[cfg(feature = "fleet-isolate")]
 const FLEET_REFUSED: u32 = 3;
 
-/// For `edge-retry/fleet` (see the table above); never on a call's path.
+/// For `edge-retry/fleet` (see the table above); never on a call's path. Not in the module
+/// inlined for browsers (feature `fleet-isolate`).
+#[cfg(feature = "fleet-isolate")]
 #[wasm_bindgen]
 impl Instance {
     #[wasm_bindgen(js_name = fleetSetting)]
@@ -761,6 +767,7 @@ mod tests {
         assert!(instance.recent.len() <= RECENT_OPTIONS);
     }
 
+    #[cfg(feature = "fleet-isolate")]
     #[wasm_bindgen_test]
     fn the_fleet_reads_the_breaker_settings_classifies_and_closes_a_local_breaker() {
         let mut instance = Instance::new();
@@ -782,6 +789,7 @@ mod tests {
         assert_eq!(instance.fleet_setting(0), -1.0, "breaker: false");
     }
 
+    #[cfg(feature = "fleet-isolate")]
     #[wasm_bindgen_test]
     fn the_fleet_reads_the_budget_moves_its_ledger_and_counts_its_refusals() {
         let mut instance = Instance::new();
