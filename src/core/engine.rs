@@ -18,7 +18,7 @@ use super::budget::Budget;
 use super::hedge::LatencyWindow;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
-use super::registry::{DEFAULT_CAPACITY, Registry};
+use super::registry::{DEFAULT_CAPACITY, Place, Registry};
 use super::retry_cap::RetryCap;
 use super::stats::Stats;
 use super::storm::{Change, Storm, StormSettings};
@@ -62,6 +62,18 @@ pub struct KeyState {
 struct Variant {
     breaker: Option<BreakerSettings>,
     budget: Option<BudgetSettings>,
+}
+
+/// What makes a key's state on first use: everything fresh, the budget full.
+fn maker(instance_budget: Option<BudgetSettings>, variant: Variant) -> impl FnOnce() -> KeyState {
+    move || KeyState {
+        breaker: Breaker::default(),
+        budget: Budget::full(&variant.budget.or(instance_budget).unwrap_or_default()),
+        pacer: Pacer::default(),
+        storm: Storm::default(),
+        retry_cap: RetryCap::default(),
+        latency: None,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -121,15 +133,24 @@ impl Engine {
     /// a full budget) on first use.
     pub fn key_state(&mut self, key: &str, policy: &Policy) -> Option<&mut KeyState> {
         let variant = self.variant(policy);
-        let budget = variant.budget.or(self.budget).unwrap_or_default();
-        self.keys.touch_tagged(key, variant, || KeyState {
-            breaker: Breaker::default(),
-            budget: Budget::full(&budget),
-            pacer: Pacer::default(),
-            storm: Storm::default(),
-            retry_cap: RetryCap::default(),
-            latency: None,
-        })
+        self.keys.touch_tagged(key, variant, maker(self.budget, variant))
+    }
+
+    /// Where the state of `key` for calls with `policy` is, to reach it through
+    /// [`Engine::state`]. Makes no state: a call whose policy needs none never has one made.
+    pub fn place(&self, key: &str, policy: &Policy) -> Place {
+        self.keys.place(key, &self.variant(policy))
+    }
+
+    /// [`Engine::key_state`] for the key at `place`: while that state stays where it was
+    /// found, straight to it, without hashing or comparing the key or the settings again
+    /// (a call is given the same policy at each of its steps).
+    pub fn state(&mut self, place: &mut Place, policy: &Policy) -> Option<&mut KeyState> {
+        if !self.keys.holds(place) {
+            let variant = self.variant(policy);
+            self.keys.find_or_make_at(place, variant, maker(self.budget, variant));
+        }
+        self.keys.touch_held(place)
     }
 
     /// Keep events for [`Engine::next_event`] (the driver has `onBreaker` or `onStorm`).
@@ -168,25 +189,37 @@ impl Engine {
         now: u64,
         op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
     ) -> Option<R> {
+        let mut place = self.place(key, policy);
+        self.with_breaker_at(&mut place, policy, now, op)
+    }
+
+    /// [`Engine::with_breaker`] for a call's key.
+    pub fn with_breaker_at<R>(
+        &mut self,
+        key: &mut Place,
+        policy: &Policy,
+        now: u64,
+        op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
+    ) -> Option<R> {
         let settings = policy.breaker.as_ref()?;
-        let state = self.key_state(key, policy)?;
+        let state = self.state(key, policy)?;
         let before = state.breaker.stored_state();
         let out = op(&mut state.breaker, settings);
         let after = state.breaker.stored_state();
         if before != after {
-            self.push(key, now, EventKind::Breaker(after));
+            self.push(key.key(), now, EventKind::Breaker(after));
         }
         Some(out)
     }
 
     /// Counts an attempt of `key` sent at `now` for storm detection and, a call's first
     /// (`retry` false), for the retry cap.
-    pub fn note_attempt(&mut self, key: &str, policy: &Policy, now: u64, retry: bool) {
+    pub fn note_attempt(&mut self, key: &mut Place, policy: &Policy, now: u64, retry: bool) {
         let storm = self.storm;
         if storm.is_none() && (retry || policy.retry_cap.is_none()) {
             return;
         }
-        let Some(state) = self.key_state(key, policy) else { return };
+        let Some(state) = self.state(key, policy) else { return };
         if let (Some(settings), false) = (&policy.retry_cap, retry) {
             state.retry_cap.note_call(settings, now);
         }
@@ -195,7 +228,7 @@ impl Engine {
             if change.storm {
                 self.stats.counters.storms += 1;
             }
-            self.push(key, now, EventKind::Storm { change, window_ms: settings.window_ms });
+            self.push(key.key(), now, EventKind::Storm { change, window_ms: settings.window_ms });
         }
     }
 
