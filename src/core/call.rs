@@ -292,11 +292,14 @@ impl Call {
     ) {
         let success = is_success(outcome, policy);
         let failure = outcome.is_breaker_failure(policy);
-        engine.with_breaker_at(&mut self.key, policy, now, |breaker, settings| match probe {
-            Some(epoch) => breaker.record_probe_of(settings, now, failure, epoch),
-            None => breaker.record(settings, now, failure, false),
-        });
-        if let Some(state) = engine.state(&mut self.key, policy) {
+        // One visit to the key's state for all of it.
+        engine.with_state_at(&mut self.key, policy, now, |state| {
+            if let Some(settings) = &policy.breaker {
+                match probe {
+                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
+                    None => state.breaker.record(settings, now, failure, false),
+                }
+            }
             if let (Some(settings), true) = (&policy.budget, success) {
                 state.budget.refund(settings, settings.success_refund);
             }
@@ -311,7 +314,7 @@ impl Call {
             if policy.hedge.is_some_and(|h| h.delay == HedgeDelay::Auto) {
                 state.latency.get_or_insert_with(Box::default).record(now.saturating_sub(sent_at));
             }
-        }
+        });
     }
 
     fn decide_retry(

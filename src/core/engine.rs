@@ -123,10 +123,16 @@ impl Engine {
     }
 
     fn variant(&self, policy: &Policy) -> Variant {
-        Variant {
-            breaker: policy.breaker.filter(|s| Some(*s) != self.breaker),
-            budget: policy.budget.filter(|s| Some(*s) != self.budget),
-        }
+        // Compared in place, not as copied `Option`s (every call starts with this).
+        let breaker = match (&policy.breaker, &self.breaker) {
+            (Some(own), Some(instance)) if own == instance => None,
+            (own, _) => *own,
+        };
+        let budget = match (&policy.budget, &self.budget) {
+            (Some(own), Some(instance)) if own == instance => None,
+            (own, _) => *own,
+        };
+        Variant { breaker, budget }
     }
 
     /// The state of `key` for calls with `policy`'s breaker and budget settings, created (with
@@ -147,10 +153,36 @@ impl Engine {
     /// (a call is given the same policy at each of its steps).
     pub fn state(&mut self, place: &mut Place, policy: &Policy) -> Option<&mut KeyState> {
         if !self.keys.holds(place) {
-            let variant = self.variant(policy);
-            self.keys.find_or_make_at(place, variant, maker(self.budget, variant));
+            self.find(place, policy);
         }
         self.keys.touch_held(place)
+    }
+
+    /// Points `place` at its state, made if absent (the first step of a call on a new key, or
+    /// its state was dropped or moved meanwhile).
+    #[inline(never)]
+    fn find(&mut self, place: &mut Place, policy: &Policy) {
+        let variant = self.variant(policy);
+        self.keys.find_or_make_at(place, variant, maker(self.budget, variant));
+    }
+
+    /// Runs `op` on the state of the call's key at `place`, and records a change of its
+    /// breaker's state as an event.
+    pub fn with_state_at<R>(
+        &mut self,
+        place: &mut Place,
+        policy: &Policy,
+        now: u64,
+        op: impl FnOnce(&mut KeyState) -> R,
+    ) -> Option<R> {
+        let state = self.state(place, policy)?;
+        let before = state.breaker.stored_state();
+        let out = op(state);
+        let after = state.breaker.stored_state();
+        if before != after {
+            self.push(place.key(), now, EventKind::Breaker(after));
+        }
+        Some(out)
     }
 
     /// Keep events for [`Engine::next_event`] (the driver has `onBreaker` or `onStorm`).
@@ -202,14 +234,7 @@ impl Engine {
         op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
     ) -> Option<R> {
         let settings = policy.breaker.as_ref()?;
-        let state = self.state(key, policy)?;
-        let before = state.breaker.stored_state();
-        let out = op(&mut state.breaker, settings);
-        let after = state.breaker.stored_state();
-        if before != after {
-            self.push(key.key(), now, EventKind::Breaker(after));
-        }
-        Some(out)
+        self.with_state_at(key, policy, now, |state| op(&mut state.breaker, settings))
     }
 
     /// Counts an attempt of `key` sent at `now` for storm detection and, a call's first

@@ -121,6 +121,7 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
     }
 
     /// Whether the entry `place` was found at is still there.
+    #[inline(always)]
     pub fn holds(&self, place: &Place) -> bool {
         // `born` is unique here; the name's pointer guards against a place from another
         // registry whose entry happens to share index and tick.
@@ -138,6 +139,7 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
     }
 
     /// The state at `place` (see [`Registry::holds`]), marked most recently used.
+    #[inline(always)]
     pub fn touch_held(&mut self, place: &Place) -> Option<&mut V> {
         if !self.holds(place) {
             return None;
@@ -146,6 +148,7 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
         self.use_at(place.index)
     }
 
+    #[inline(always)]
     fn use_at(&mut self, index: usize) -> Option<&mut V> {
         self.last_used_index = index;
         let entry = self.entries.get_mut(index)?;

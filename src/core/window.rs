@@ -13,13 +13,73 @@ struct Bucket {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Window {
     buckets: [Bucket; BUCKETS],
+    slices: Slices,
+}
+
+/// `now / width`, remembered for the slice last asked for: a key's attempts mostly fall in
+/// the slice of the one before, and a 64-bit division costs more than the rest of a count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slices {
+    /// 0: nothing remembered.
+    width: u64,
+    start: u64,
+    slice: u64,
+}
+
+impl Slices {
+    /// The slice of `width` ms holding `now`, remembered for next time.
+    pub fn slice_of(&mut self, width: u64, now: u64) -> u64 {
+        if let Some(slice) = self.known(width, now) {
+            return slice;
+        }
+        let slice = now / width.max(1);
+        *self = Slices { width, start: slice.saturating_mul(width), slice };
+        slice
+    }
+
+    /// The slice of `width` ms holding `now`, if it is the one remembered.
+    fn known(&self, width: u64, now: u64) -> Option<u64> {
+        (self.width == width && width != 0 && now >= self.start && now - self.start < width)
+            .then_some(self.slice)
+    }
+
+    /// [`Slices::slice_of`] without remembering.
+    fn peek(&self, width: u64, now: u64) -> u64 {
+        self.known(width, now).unwrap_or(now / width.max(1))
+    }
+}
+
+/// The bucket width for `window_ms`: a tenth of it, rounded up, at least 1 ms.
+fn width_of(window_ms: u64) -> u64 {
+    window_ms.div_ceil(BUCKETS as u64).max(1)
+}
+
+/// Which slices of time (`width` ms each) count in the window of `window_ms` that ends at
+/// `now`, as a range `lo..=hi`: those that started less than `window_ms` before `now`, and not
+/// after it (`start <= now && start + window_ms > now`, both saturating). Worked out once, so
+/// that a bucket costs two comparisons, no multiplication. `None`: none can count (at
+/// `u64::MAX` that sum never exceeds `now`).
+/// `hi` is the slice holding `now` (`now / width`).
+pub fn counted_slices(width: u64, window_ms: u64, now: u64, hi: u64) -> Option<(u64, u64)> {
+    if now == u64::MAX {
+        return None;
+    }
+    // The earliest start that counts is `floor`: the first slice with `slice * width >=
+    // floor` (saturating: one whose start saturates is past `hi`, and never counts). A window
+    // is at most ten widths, so no slice before `hi - 10` can count: from there, a step or
+    // two finds it (for windows of 90 ms and more; at most eleven), with no division.
+    let floor = (now + 1).saturating_sub(window_ms);
+    let mut lo = hi.saturating_sub(BUCKETS as u64);
+    while lo <= hi && lo.saturating_mul(width) < floor {
+        lo += 1;
+    }
+    Some((lo, hi))
 }
 
 impl Window {
     /// Adds `add` to the counts of the bucket holding `now`.
     pub fn add(&mut self, window_ms: u64, now: u64, add: [u32; 2]) {
-        let width = window_ms.div_ceil(BUCKETS as u64).max(1);
-        let slice = now / width;
+        let slice = self.slices.slice_of(width_of(window_ms), now);
         let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if bucket.slice != slice {
@@ -31,27 +91,27 @@ impl Window {
         }
     }
 
-    /// The two counts over the window that ends at `now`: the buckets whose slice of time
-    /// started less than `window_ms` before `now`, and not after it.
+    /// The two counts over the window that ends at `now` (see [`counted_slices`]).
     pub fn totals(&self, window_ms: u64, now: u64) -> [u32; 2] {
-        let width = window_ms.div_ceil(BUCKETS as u64).max(1);
-        // `start + window_ms > now` as `start >= floor`, with no addition per bucket. At
-        // `u64::MAX` nothing counts, as that sum (saturating) can never exceed it.
-        if now == u64::MAX {
-            return [0, 0];
-        }
-        let floor = (now + 1).saturating_sub(window_ms);
+        let width = width_of(window_ms);
+        let hi = self.slices.peek(width, now);
+        let Some((lo, hi)) = counted_slices(width, window_ms, now, hi) else { return [0, 0] };
         // Plain loops: the wasm is built for size, where iterator adaptors stay calls.
         let [mut first, mut second] = [0u32, 0u32];
         for bucket in &self.buckets {
-            let start = bucket.slice.saturating_mul(width);
-            if start >= floor && start <= now {
+            if bucket.slice >= lo && bucket.slice <= hi {
                 let [a, b] = bucket.counts;
                 first = first.saturating_add(a);
                 second = second.saturating_add(b);
             }
         }
         [first, second]
+    }
+
+    /// [`Window::add`], then [`Window::totals`] at the same `now`.
+    pub fn add_then_totals(&mut self, window_ms: u64, now: u64, add: [u32; 2]) -> [u32; 2] {
+        self.add(window_ms, now, add);
+        self.totals(window_ms, now)
     }
 }
 
