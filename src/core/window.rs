@@ -170,4 +170,25 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_remembered_slice_is_the_divided_one() {
+        let mut rng = crate::core::rng::SplitMix64::new(3);
+        let mut slices = Slices::default();
+        let mut now = 0u64;
+        for _ in 0..20_000 {
+            let width = [1, 7, 1000, 3000, u64::MAX][(rng.next_u64() % 5) as usize];
+            now = match rng.next_u64() % 6 {
+                0 => now.saturating_add(rng.next_u64() % 2000),
+                1 => now.saturating_sub(rng.next_u64() % 2000),
+                2 => u64::MAX - rng.next_u64() % 3,
+                // The edges of the slice remembered.
+                3 => (now / width).saturating_add(1).saturating_mul(width),
+                4 => (now / width).saturating_mul(width).saturating_sub(rng.next_u64() % 2),
+                _ => now,
+            };
+            assert_eq!(slices.peek(width, now), now / width, "{width} {now}");
+            assert_eq!(slices.slice_of(width, now), now / width, "{width} {now}");
+        }
+    }
 }
