@@ -14,6 +14,7 @@
 //! tag is compared again while the entry stays put.
 
 use alloc::rc::Rc;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 pub const DEFAULT_CAPACITY: usize = 1000;
@@ -25,7 +26,7 @@ struct Entry<V, T> {
     /// The tick at which the entry was made: unique in its registry, never 0.
     born: u64,
     /// Shared with the [`Place`]s that point here, so a caller holds the name without a copy.
-    key: Rc<str>,
+    key: Rc<String>,
     tag: T,
     value: V,
 }
@@ -43,7 +44,7 @@ pub struct Registry<V, T = ()> {
 /// nowhere.
 #[derive(Clone, Debug)]
 pub struct Place {
-    key: Rc<str>,
+    key: Rc<String>,
     index: usize,
     /// The entry's `born` (0: not found yet).
     born: u64,
@@ -77,24 +78,20 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
         // A call looks its key up several times in a row: try the last one used before hashing
         // (hashing the origin was over a third of a successful call's cost).
         let last = self.last_used_index;
-        if self.entries.get(last).is_some_and(|e| &*e.key == key && e.tag == *tag) {
+        if self.entries.get(last).is_some_and(|e| e.key.as_str() == key && e.tag == *tag) {
             return Some(last);
         }
         let h = hash(key);
-        self.entries.iter().position(|e| e.hash == h && &*e.key == key && e.tag == *tag)
+        self.entries.iter().position(|e| e.hash == h && e.key.as_str() == key && e.tag == *tag)
     }
 
-    /// A place for `key` with `tag`: where that entry sits if held, and the name shared with
-    /// the entry (or any entry of the same key) when there is one, so no copy is made.
+    /// A place for `key` with `tag`: where that entry sits if held (sharing its name, so no
+    /// copy is made), else a place that points nowhere yet.
     pub fn place(&self, key: &str, tag: &T) -> Place {
-        if let Some(i) = self.position(key, tag) {
-            if let Some(e) = self.entries.get(i) {
-                return Place { key: e.key.clone(), index: i, born: e.born };
-            }
+        match self.position(key, tag).and_then(|i| self.entries.get(i).map(|e| (i, e))) {
+            Some((index, e)) => Place { key: e.key.clone(), index, born: e.born },
+            None => Place { key: Rc::new(String::from(key)), index: 0, born: 0 },
         }
-        let h = hash(key);
-        let name = self.entries.iter().find(|e| e.hash == h && &*e.key == key).map(|e| e.key.clone());
-        Place { key: name.unwrap_or_else(|| Rc::from(key)), index: 0, born: 0 }
     }
 
     /// The state of `key` (with the default tag) without marking it used.
@@ -121,7 +118,6 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
     }
 
     /// Whether the entry `place` was found at is still there.
-    #[inline(always)]
     pub fn holds(&self, place: &Place) -> bool {
         // `born` is unique here; the name's pointer guards against a place from another
         // registry whose entry happens to share index and tick.
@@ -139,7 +135,6 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
     }
 
     /// The state at `place` (see [`Registry::holds`]), marked most recently used.
-    #[inline(always)]
     pub fn touch_held(&mut self, place: &Place) -> Option<&mut V> {
         if !self.holds(place) {
             return None;
@@ -148,7 +143,6 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
         self.use_at(place.index)
     }
 
-    #[inline(always)]
     fn use_at(&mut self, index: usize) -> Option<&mut V> {
         self.last_used_index = index;
         let entry = self.entries.get_mut(index)?;
@@ -158,7 +152,13 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
 
     /// Where `key` with `tag` sits, made (named by `name` if given) when absent, dropping the
     /// least recently used entry past capacity.
-    fn find_or_make(&mut self, key: &str, name: Option<&Rc<str>>, tag: T, make: impl FnOnce() -> V) -> usize {
+    fn find_or_make(
+        &mut self,
+        key: &str,
+        name: Option<&Rc<String>>,
+        tag: T,
+        make: impl FnOnce() -> V,
+    ) -> usize {
         match self.position(key, &tag) {
             Some(i) => i,
             None => {
@@ -169,7 +169,7 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
                         self.entries.swap_remove(i);
                     }
                 }
-                let key = name.cloned().unwrap_or_else(|| Rc::from(key));
+                let key = name.cloned().unwrap_or_else(|| Rc::new(String::from(key)));
                 let entry =
                     Entry { hash: hash(&key), last_used: 0, born: self.tick, key, tag, value: make() };
                 self.entries.push(entry);
@@ -255,15 +255,6 @@ mod tests {
         assert!(!two.holds(&place));
         two.find_or_make_at(&mut place, (), || 0);
         assert_eq!(two.touch_held(&place).copied(), Some(2));
-        // A place for a key held under another tag shares that entry's name.
-        let other: Registry<u32, u8> = {
-            let mut r = Registry::new(2);
-            r.touch("k", || 0);
-            r
-        };
-        let p = other.place("k", &7);
-        assert!(!other.holds(&p));
-        assert!(Rc::ptr_eq(&p.key, &other.entries[0].key));
     }
 
     #[test]
@@ -271,9 +262,9 @@ mod tests {
         let mut r: Registry<u32, u8> = Registry::new(2);
         let mut first = r.place("k", &1);
         r.find_or_make_at(&mut first, 1, || 1);
-        let mut second = r.place("k", &2);
+        // A place of the same name under another tag (as a call's own would be).
+        let mut second = Place { key: first.key.clone(), index: first.index, born: 0 };
         r.find_or_make_at(&mut second, 2, || 2);
-        assert!(Rc::ptr_eq(&first.key, &second.key), "one name for both");
         // ("k", 1) goes; ("k", 2) moves into its index, with the same name.
         r.touch("other", || 3);
         assert!(!r.holds(&first));
