@@ -13,40 +13,6 @@ struct Bucket {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Window {
     buckets: [Bucket; BUCKETS],
-    slices: Slices,
-}
-
-/// `now / width`, remembered for the slice last asked for: a key's attempts mostly fall in
-/// the slice of the one before, and a 64-bit division costs more than the rest of a count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Slices {
-    /// 0: nothing remembered.
-    width: u64,
-    start: u64,
-    slice: u64,
-}
-
-impl Slices {
-    /// The slice of `width` ms holding `now`, remembered for next time.
-    pub fn slice_of(&mut self, width: u64, now: u64) -> u64 {
-        if let Some(slice) = self.known(width, now) {
-            return slice;
-        }
-        let slice = now / width.max(1);
-        *self = Slices { width, start: slice.saturating_mul(width), slice };
-        slice
-    }
-
-    /// The slice of `width` ms holding `now`, if it is the one remembered.
-    fn known(&self, width: u64, now: u64) -> Option<u64> {
-        (self.width == width && width != 0 && now >= self.start && now - self.start < width)
-            .then_some(self.slice)
-    }
-
-    /// [`Slices::slice_of`] without remembering.
-    fn peek(&self, width: u64, now: u64) -> u64 {
-        self.known(width, now).unwrap_or(now / width.max(1))
-    }
 }
 
 /// The bucket width for `window_ms`: a tenth of it, rounded up, at least 1 ms.
@@ -59,11 +25,11 @@ fn width_of(window_ms: u64) -> u64 {
 /// after it (`start <= now && start + window_ms > now`, both saturating). Worked out once, so
 /// that a bucket costs two comparisons, no multiplication. `None`: none can count (at
 /// `u64::MAX` that sum never exceeds `now`).
-/// `hi` is the slice holding `now` (`now / width`).
-pub fn counted_slices(width: u64, window_ms: u64, now: u64, hi: u64) -> Option<(u64, u64)> {
+fn counted_slices(width: u64, window_ms: u64, now: u64) -> Option<(u64, u64)> {
     if now == u64::MAX {
         return None;
     }
+    let hi = now / width;
     // The earliest start that counts is `floor`: the first slice with `slice * width >=
     // floor` (saturating: one whose start saturates is past `hi`, and never counts). A window
     // is at most ten widths, so no slice before `hi - 10` can count: from there, a step or
@@ -79,7 +45,7 @@ pub fn counted_slices(width: u64, window_ms: u64, now: u64, hi: u64) -> Option<(
 impl Window {
     /// Adds `add` to the counts of the bucket holding `now`.
     pub fn add(&mut self, window_ms: u64, now: u64, add: [u32; 2]) {
-        let slice = self.slices.slice_of(width_of(window_ms), now);
+        let slice = now / width_of(window_ms);
         let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if bucket.slice != slice {
@@ -93,9 +59,7 @@ impl Window {
 
     /// The two counts over the window that ends at `now` (see [`counted_slices`]).
     pub fn totals(&self, window_ms: u64, now: u64) -> [u32; 2] {
-        let width = width_of(window_ms);
-        let hi = self.slices.peek(width, now);
-        let Some((lo, hi)) = counted_slices(width, window_ms, now, hi) else { return [0, 0] };
+        let Some((lo, hi)) = counted_slices(width_of(window_ms), window_ms, now) else { return [0, 0] };
         // Plain loops: the wasm is built for size, where iterator adaptors stay calls.
         let [mut first, mut second] = [0u32, 0u32];
         for bucket in &self.buckets {
@@ -168,27 +132,6 @@ mod tests {
                 let now = pick(&mut rng);
                 assert_eq!(w.totals(window_ms, now), totals_by_sum(&w, window_ms, now), "{window_ms} {now}");
             }
-        }
-    }
-
-    #[test]
-    fn a_remembered_slice_is_the_divided_one() {
-        let mut rng = crate::core::rng::SplitMix64::new(3);
-        let mut slices = Slices::default();
-        let mut now = 0u64;
-        for _ in 0..20_000 {
-            let width = [1, 7, 1000, 3000, u64::MAX][(rng.next_u64() % 5) as usize];
-            now = match rng.next_u64() % 6 {
-                0 => now.saturating_add(rng.next_u64() % 2000),
-                1 => now.saturating_sub(rng.next_u64() % 2000),
-                2 => u64::MAX - rng.next_u64() % 3,
-                // The edges of the slice remembered.
-                3 => (now / width).saturating_add(1).saturating_mul(width),
-                4 => (now / width).saturating_mul(width).saturating_sub(rng.next_u64() % 2),
-                _ => now,
-            };
-            assert_eq!(slices.peek(width, now), now / width, "{width} {now}");
-            assert_eq!(slices.slice_of(width, now), now / width, "{width} {now}");
         }
     }
 }
