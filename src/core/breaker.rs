@@ -256,8 +256,10 @@ impl Breaker {
                 // On a failure only: a success never opens it (see the module comment).
                 let (successes, failures) = self.window_counts(t, settings.window_ms);
                 let total = successes.saturating_add(failures);
-                let ratio = f64::from(failures) / f64::from(total.max(1));
-                if total >= settings.minimum_requests && ratio >= settings.failure_ratio {
+                // The ratio only once there are enough outcomes (no division before).
+                if total >= settings.minimum_requests
+                    && f64::from(failures) / f64::from(total.max(1)) >= settings.failure_ratio
+                {
                     self.open(settings, t, None);
                 }
             }

@@ -14,7 +14,6 @@
 //! are still out answers `None`: wait for them.
 
 use alloc::boxed::Box;
-use alloc::string::String;
 
 use super::backoff::{backoff_delay, unit};
 use super::breaker::Admission;
@@ -25,6 +24,7 @@ use super::headers::{ServerHints, server_wait_ms};
 use super::hedge::{HedgeDelay, HedgeSettings, LatencyWindow, MAX_HEDGES};
 use super::pacer::{Plan, Signal};
 use super::policy::Policy;
+use super::registry::Place;
 
 /// What the driver must do next.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,7 +124,8 @@ enum Phase {
 
 #[derive(Clone, Debug)]
 pub struct Call {
-    key: String,
+    /// The call's key, and where its state was last found.
+    key: Place,
     started_at: u64,
     deadline: Option<u64>,
     attempts: u32,
@@ -165,7 +166,7 @@ impl Call {
         engine.stats.counters.calls += 1;
         let began = began.min(now);
         let mut call = Call {
-            key: String::from(key),
+            key: engine.place(key, policy),
             started_at: began,
             deadline: policy.timeout_ms.map(|t| began.saturating_add(t)),
             attempts: 0,
@@ -201,7 +202,7 @@ impl Call {
     }
 
     pub fn key(&self) -> &str {
-        &self.key
+        self.key.key()
     }
 
     /// Reports how the attempt in flight ended, with the response's wait hints (if any).
@@ -291,16 +292,19 @@ impl Call {
     ) {
         let success = is_success(outcome, policy);
         let failure = outcome.is_breaker_failure(policy);
-        engine.with_breaker(&self.key, policy, now, |breaker, settings| match probe {
-            Some(epoch) => breaker.record_probe_of(settings, now, failure, epoch),
-            None => breaker.record(settings, now, failure, false),
-        });
         if let (Some(settings), true, Some(ledger)) =
             (&policy.budget, success && engine.shares_budget(policy), engine.ledger())
         {
-            ledger.give_back(&self.key, settings.success_refund, settings.capacity);
+            ledger.give_back(self.key.key(), settings.success_refund, settings.capacity);
         }
-        if let Some(state) = engine.key_state(&self.key, policy) {
+        // One visit to the key's state for all of it.
+        engine.with_state_at(&mut self.key, policy, now, |state| {
+            if let Some(settings) = &policy.breaker {
+                match probe {
+                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
+                    None => state.breaker.record(settings, now, failure, false),
+                }
+            }
             if let (Some(settings), true) = (&policy.budget, success) {
                 state.budget.refund(settings, settings.success_refund);
             }
@@ -315,7 +319,7 @@ impl Call {
             if policy.hedge.is_some_and(|h| h.delay == HedgeDelay::Auto) {
                 state.latency.get_or_insert_with(Box::default).record(now.saturating_sub(sent_at));
             }
-        }
+        });
     }
 
     fn decide_retry(
@@ -349,7 +353,7 @@ impl Call {
             None => {
                 let mut backoff = backoff_delay(policy, self.attempts, self.previous_delay, rnd);
                 if policy.pacer.is_some() {
-                    if let Some(state) = engine.key_state(&self.key, policy) {
+                    if let Some(state) = engine.state(&mut self.key, policy) {
                         // Shared pacing: the own backoff is a floor; the slot is reserved
                         // below, once nothing else has stopped the retry.
                         let plan = state.pacer.plan(now, backoff, policy.max_delay_ms);
@@ -369,8 +373,8 @@ impl Call {
             Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
         });
         let shared = engine.shares_budget(policy);
-        let fleet_pays = fleet_can_pay(engine, shared, &self.key, cost, now);
-        if let Some(state) = engine.key_state(&self.key, policy) {
+        let fleet_pays = fleet_can_pay(engine, shared, self.key.key(), cost, now);
+        if let Some(state) = engine.state(&mut self.key, policy) {
             // Retries already under way stop when the breaker has opened meanwhile.
             if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
                 return self.settle(engine, policy, now, Settle::Last);
@@ -395,7 +399,7 @@ impl Call {
             }
         }
         if let (true, Some(ledger)) = (shared && tokens > 0, engine.ledger()) {
-            ledger.spend(&self.key, tokens);
+            ledger.spend(self.key.key(), tokens);
         }
         self.previous_delay = delay;
         self.phase = Phase::Waiting { tokens, server_wait: server.is_some() };
@@ -475,8 +479,8 @@ impl Call {
         }
         let shared = engine.shares_budget(policy);
         let cost = policy.budget.map(|settings| settings.retry_cost);
-        let fleet_pays = fleet_can_pay(engine, shared, &self.key, cost, now);
-        if let Some(state) = engine.key_state(&self.key, policy) {
+        let fleet_pays = fleet_can_pay(engine, shared, self.key.key(), cost, now);
+        if let Some(state) = engine.state(&mut self.key, policy) {
             if policy.breaker.is_some() && state.breaker.stored_state() != StateName::Closed {
                 return Ok(None);
             }
@@ -493,11 +497,11 @@ impl Call {
             }
         }
         if let (true, Some(ledger), Some(cost)) = (shared, engine.ledger(), cost) {
-            ledger.spend(&self.key, cost);
+            ledger.spend(self.key.key(), cost);
         }
         let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
         // Extra load like a retry's, so storm detection counts it as one.
-        engine.note_attempt(&self.key, policy, now, true);
+        engine.note_attempt(&mut self.key, policy, now, true);
         self.attempts += 1;
         self.sent_at = now;
         engine.stats.counters.attempts += 1;
@@ -521,7 +525,7 @@ impl Call {
             _ if !possible => None,
             HedgeDelay::Fixed(ms) => Some(ms),
             HedgeDelay::Auto => engine
-                .key_state(&self.key, policy)
+                .state(&mut self.key, policy)
                 .and_then(|s| s.latency.as_deref().and_then(LatencyWindow::auto_delay)),
         };
         // A hedge that could only go at or past the deadline is none.
@@ -541,7 +545,7 @@ impl Call {
         let mut probe = None;
         if policy.breaker.is_some() {
             let admission = engine
-                .with_breaker(&self.key, policy, now, |breaker, settings| {
+                .with_breaker_at(&mut self.key, policy, now, |breaker, settings| {
                     (breaker.admit(settings, now), breaker.probe_epoch())
                 })
                 .unwrap_or((Admission::Pass { probe: false }, 0));
@@ -556,7 +560,7 @@ impl Call {
             }
         }
         let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
-        engine.note_attempt(&self.key, policy, now, !first);
+        engine.note_attempt(&mut self.key, policy, now, !first);
         self.attempts += 1;
         self.sent_at = now;
         engine.stats.counters.attempts += 1;
@@ -572,7 +576,7 @@ impl Call {
         match self.phase {
             Phase::Settled => return Action::Settle(how),
             Phase::InFlight { probe: Some(epoch), .. } => {
-                if let Some(state) = engine.key_state(&self.key, policy) {
+                if let Some(state) = engine.state(&mut self.key, policy) {
                     state.breaker.release_probe_of(epoch);
                 }
             }
@@ -580,9 +584,9 @@ impl Call {
                 if let (Some(settings), true, Some(ledger)) =
                     (&policy.budget, engine.shares_budget(policy), engine.ledger())
                 {
-                    ledger.give_back(&self.key, tokens, settings.capacity);
+                    ledger.give_back(self.key.key(), tokens, settings.capacity);
                 }
-                if let (Some(settings), Some(state)) = (&policy.budget, engine.key_state(&self.key, policy)) {
+                if let (Some(settings), Some(state)) = (&policy.budget, engine.state(&mut self.key, policy)) {
                     state.budget.refund(settings, tokens);
                 }
             }
@@ -594,7 +598,7 @@ impl Call {
             // Attempts still out lose: for "auto", they had been out this long at least.
             let auto = hedging.settings.delay == HedgeDelay::Auto && how != Settle::Aborted;
             if auto && flights.iter().any(|f| f.attempt != 0) {
-                if let Some(state) = engine.key_state(&self.key, policy) {
+                if let Some(state) = engine.state(&mut self.key, policy) {
                     let window = state.latency.get_or_insert_with(Box::default);
                     for f in flights.iter().filter(|f| f.attempt != 0) {
                         window.record(now.saturating_sub(f.sent_at));

@@ -19,7 +19,7 @@ use super::fleet::ledger::Ledger;
 use super::hedge::LatencyWindow;
 use super::pacer::{Pacer, PacerSnapshot};
 use super::policy::{BreakerSettings, BudgetSettings, Policy};
-use super::registry::{DEFAULT_CAPACITY, Registry};
+use super::registry::{DEFAULT_CAPACITY, Place, Registry};
 use super::retry_cap::RetryCap;
 use super::stats::Stats;
 use super::storm::{Change, Storm, StormSettings};
@@ -63,6 +63,18 @@ pub struct KeyState {
 struct Variant {
     breaker: Option<BreakerSettings>,
     budget: Option<BudgetSettings>,
+}
+
+/// What makes a key's state on first use: everything fresh, the budget full.
+fn maker(instance_budget: Option<BudgetSettings>, variant: Variant) -> impl FnOnce() -> KeyState {
+    move || KeyState {
+        breaker: Breaker::default(),
+        budget: Budget::full(&variant.budget.or(instance_budget).unwrap_or_default()),
+        pacer: Pacer::default(),
+        storm: Storm::default(),
+        retry_cap: RetryCap::default(),
+        latency: None,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -115,25 +127,65 @@ impl Engine {
     }
 
     fn variant(&self, policy: &Policy) -> Variant {
-        Variant {
-            breaker: policy.breaker.filter(|s| Some(*s) != self.breaker),
-            budget: policy.budget.filter(|s| Some(*s) != self.budget),
-        }
+        // Compared in place, not as copied `Option`s (every call starts with this).
+        let breaker = match (&policy.breaker, &self.breaker) {
+            (Some(own), Some(instance)) if own == instance => None,
+            (own, _) => *own,
+        };
+        let budget = match (&policy.budget, &self.budget) {
+            (Some(own), Some(instance)) if own == instance => None,
+            (own, _) => *own,
+        };
+        Variant { breaker, budget }
     }
 
     /// The state of `key` for calls with `policy`'s breaker and budget settings, created (with
     /// a full budget) on first use.
     pub fn key_state(&mut self, key: &str, policy: &Policy) -> Option<&mut KeyState> {
         let variant = self.variant(policy);
-        let budget = variant.budget.or(self.budget).unwrap_or_default();
-        self.keys.touch_tagged(key, variant, || KeyState {
-            breaker: Breaker::default(),
-            budget: Budget::full(&budget),
-            pacer: Pacer::default(),
-            storm: Storm::default(),
-            retry_cap: RetryCap::default(),
-            latency: None,
-        })
+        self.keys.touch_tagged(key, variant, maker(self.budget, variant))
+    }
+
+    /// Where the state of `key` for calls with `policy` is, to reach it through
+    /// [`Engine::state`]. Makes no state: a call whose policy needs none never has one made.
+    pub fn place(&self, key: &str, policy: &Policy) -> Place {
+        self.keys.place(key, &self.variant(policy))
+    }
+
+    /// [`Engine::key_state`] for the key at `place`: while that state stays where it was
+    /// found, straight to it, without hashing or comparing the key or the settings again
+    /// (a call is given the same policy at each of its steps).
+    pub fn state(&mut self, place: &mut Place, policy: &Policy) -> Option<&mut KeyState> {
+        if !self.keys.holds(place) {
+            self.find(place, policy);
+        }
+        self.keys.touch_held(place)
+    }
+
+    /// Points `place` at its state, made if absent (the first step of a call on a new key, or
+    /// its state was dropped or moved meanwhile).
+    fn find(&mut self, place: &mut Place, policy: &Policy) {
+        let variant = self.variant(policy);
+        self.keys.find_or_make_at(place, variant, maker(self.budget, variant));
+    }
+
+    /// Runs `op` on the state of the call's key at `place`, and records a change of its
+    /// breaker's state as an event.
+    pub fn with_state_at<R>(
+        &mut self,
+        place: &mut Place,
+        policy: &Policy,
+        now: u64,
+        op: impl FnOnce(&mut KeyState) -> R,
+    ) -> Option<R> {
+        let state = self.state(place, policy)?;
+        let before = state.breaker.stored_state();
+        let out = op(state);
+        let after = state.breaker.stored_state();
+        if before != after {
+            self.push(place.key(), now, EventKind::Breaker(after));
+        }
+        Some(out)
     }
 
     /// Keep events for [`Engine::next_event`] (the driver has `onBreaker` or `onStorm`).
@@ -172,25 +224,30 @@ impl Engine {
         now: u64,
         op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
     ) -> Option<R> {
+        let mut place = self.place(key, policy);
+        self.with_breaker_at(&mut place, policy, now, op)
+    }
+
+    /// [`Engine::with_breaker`] for a call's key.
+    pub fn with_breaker_at<R>(
+        &mut self,
+        key: &mut Place,
+        policy: &Policy,
+        now: u64,
+        op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
+    ) -> Option<R> {
         let settings = policy.breaker.as_ref()?;
-        let state = self.key_state(key, policy)?;
-        let before = state.breaker.stored_state();
-        let out = op(&mut state.breaker, settings);
-        let after = state.breaker.stored_state();
-        if before != after {
-            self.push(key, now, EventKind::Breaker(after));
-        }
-        Some(out)
+        self.with_state_at(key, policy, now, |state| op(&mut state.breaker, settings))
     }
 
     /// Counts an attempt of `key` sent at `now` for storm detection and, a call's first
     /// (`retry` false), for the retry cap.
-    pub fn note_attempt(&mut self, key: &str, policy: &Policy, now: u64, retry: bool) {
+    pub fn note_attempt(&mut self, key: &mut Place, policy: &Policy, now: u64, retry: bool) {
         let storm = self.storm;
         if storm.is_none() && (retry || policy.retry_cap.is_none()) {
             return;
         }
-        let Some(state) = self.key_state(key, policy) else { return };
+        let Some(state) = self.state(key, policy) else { return };
         if let (Some(settings), false) = (&policy.retry_cap, retry) {
             state.retry_cap.note_call(settings, now);
         }
@@ -199,7 +256,7 @@ impl Engine {
             if change.storm {
                 self.stats.counters.storms += 1;
             }
-            self.push(key, now, EventKind::Storm { change, window_ms: settings.window_ms });
+            self.push(key.key(), now, EventKind::Storm { change, window_ms: settings.window_ms });
         }
     }
 

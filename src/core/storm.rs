@@ -47,9 +47,9 @@ impl Storm {
     /// Counts an attempt sent at `now` (`retry`: not a call's first) and says whether the key
     /// entered or left a storm with it.
     pub fn record(&mut self, settings: &StormSettings, now: u64, retry: bool) -> Option<Change> {
-        self.window.add(settings.window_ms, now, [1, u32::from(retry)]);
-        let [attempts, retries] = self.window.totals(settings.window_ms, now);
-        let retry_ratio = f64::from(retries) / f64::from(attempts.max(1));
+        let [attempts, retries] = self.window.add_then_totals(settings.window_ms, now, [1, u32::from(retry)]);
+        // No retries is a ratio of 0 (the common case, and no division for it).
+        let retry_ratio = if retries == 0 { 0.0 } else { f64::from(retries) / f64::from(attempts.max(1)) };
         let enough = attempts >= settings.minimum_attempts;
         let storm = if self.in_storm {
             enough && retry_ratio > settings.ratio / 2.0

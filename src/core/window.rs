@@ -15,39 +15,73 @@ pub struct Window {
     buckets: [Bucket; BUCKETS],
 }
 
+/// The bucket width for `window_ms`: a tenth of it, rounded up, at least 1 ms.
+fn width_of(window_ms: u64) -> u64 {
+    window_ms.div_ceil(BUCKETS as u64).max(1)
+}
+
+/// Which slices of time (`width` ms each) count in the window of `window_ms` that ends at
+/// `now`, as a range `lo..=hi`: those that started less than `window_ms` before `now`, and not
+/// after it (`start <= now && start + window_ms > now`, both saturating). Worked out once, so
+/// that a bucket costs two comparisons, no multiplication. `None`: none can count (at
+/// `u64::MAX` that sum never exceeds `now`).
+fn counted_slices(width: u64, window_ms: u64, now: u64) -> Option<(u64, u64)> {
+    if now == u64::MAX {
+        return None;
+    }
+    let hi = now / width;
+    // The earliest start that counts is `floor`: the first slice with `slice * width >=
+    // floor` (saturating: one whose start saturates is past `hi`, and never counts). A window
+    // is at most ten widths, so no slice before `hi - 10` can count: from there, a step or
+    // two finds it (for windows of 90 ms and more; at most eleven), with no division.
+    let floor = (now + 1).saturating_sub(window_ms);
+    let mut lo = hi.saturating_sub(BUCKETS as u64);
+    while lo <= hi && lo.saturating_mul(width) < floor {
+        lo += 1;
+    }
+    Some((lo, hi))
+}
+
 impl Window {
     /// Adds `add` to the counts of the bucket holding `now`.
     pub fn add(&mut self, window_ms: u64, now: u64, add: [u32; 2]) {
-        let width = window_ms.div_ceil(BUCKETS as u64).max(1);
-        let slice = now / width;
+        let slice = now / width_of(window_ms);
         let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if bucket.slice != slice {
                 *bucket = Bucket { slice, counts: [0, 0] };
             }
-            for (count, more) in bucket.counts.iter_mut().zip(add) {
-                *count = count.saturating_add(more);
-            }
+            let [a, b] = bucket.counts;
+            let [more_a, more_b] = add;
+            bucket.counts = [a.saturating_add(more_a), b.saturating_add(more_b)];
         }
     }
 
-    /// The two counts over the window that ends at `now`.
+    /// The two counts over the window that ends at `now` (see [`counted_slices`]).
     pub fn totals(&self, window_ms: u64, now: u64) -> [u32; 2] {
-        let width = window_ms.div_ceil(BUCKETS as u64).max(1);
-        self.buckets
-            .iter()
-            .filter(|b| {
-                let start = b.slice.saturating_mul(width);
-                start <= now && start.saturating_add(window_ms) > now
-            })
-            .fold([0, 0], |[a, b], bucket| {
-                [a.saturating_add(bucket.counts[0]), b.saturating_add(bucket.counts[1])]
-            })
+        let Some((lo, hi)) = counted_slices(width_of(window_ms), window_ms, now) else { return [0, 0] };
+        // Plain loops: the wasm is built for size, where iterator adaptors stay calls.
+        let [mut first, mut second] = [0u32, 0u32];
+        for bucket in &self.buckets {
+            if bucket.slice >= lo && bucket.slice <= hi {
+                let [a, b] = bucket.counts;
+                first = first.saturating_add(a);
+                second = second.saturating_add(b);
+            }
+        }
+        [first, second]
+    }
+
+    /// [`Window::add`], then [`Window::totals`] at the same `now`.
+    pub fn add_then_totals(&mut self, window_ms: u64, now: u64, add: [u32; 2]) -> [u32; 2] {
+        self.add(window_ms, now, add);
+        self.totals(window_ms, now)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     #[test]
@@ -58,5 +92,46 @@ mod tests {
         assert_eq!(w.totals(1000, 990), [5, 1]);
         assert_eq!(w.totals(1000, 1000), [2, 0]);
         assert_eq!(w.totals(1000, 1600), [0, 0]);
+    }
+
+    /// The sum as first written: a saturating `start + window_ms > now` per bucket.
+    fn totals_by_sum(w: &Window, window_ms: u64, now: u64) -> [u32; 2] {
+        let width = window_ms.div_ceil(BUCKETS as u64).max(1);
+        w.buckets
+            .iter()
+            .filter(|b| {
+                let start = b.slice.saturating_mul(width);
+                start <= now && start.saturating_add(window_ms) > now
+            })
+            .fold([0, 0], |[a, b], bucket| {
+                [a.saturating_add(bucket.counts[0]), b.saturating_add(bucket.counts[1])]
+            })
+    }
+
+    #[test]
+    fn totals_agree_with_the_sum_per_bucket_at_the_edges_too() {
+        let mut rng = crate::core::rng::SplitMix64::new(8);
+        let edges = [0, 1, 9, 10, 11, 999, 1000, 10_000, u64::MAX / 3, u64::MAX - 1, u64::MAX];
+        for round in 0..3000 {
+            let base = edges[round % edges.len()];
+            let pick = |rng: &mut crate::core::rng::SplitMix64| match rng.next_u64() % 4 {
+                0 => edges[(rng.next_u64() % edges.len() as u64) as usize],
+                1 => base.saturating_add(rng.next_u64() % 30).saturating_sub(rng.next_u64() % 30),
+                2 => rng.next_u64() % 50_000,
+                _ => rng.next_u64(),
+            };
+            let mut w = Window::default();
+            // Added with one width, read with another as often as not (a key's retry cap may
+            // be used with several settings).
+            for _ in 0..12 {
+                let (window_ms, now) = (pick(&mut rng) % 64, pick(&mut rng));
+                w.add(window_ms, now, [(rng.next_u64() % 3) as u32, u32::MAX - 1]);
+            }
+            for i in 0..12 {
+                let window_ms = if i % 2 == 0 { pick(&mut rng) % 64 } else { pick(&mut rng) };
+                let now = pick(&mut rng);
+                assert_eq!(w.totals(window_ms, now), totals_by_sum(&w, window_ms, now), "{window_ms} {now}");
+            }
+        }
     }
 }
