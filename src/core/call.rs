@@ -292,10 +292,8 @@ impl Call {
     ) {
         let success = is_success(outcome, policy);
         let failure = outcome.is_breaker_failure(policy);
-        if let (Some(settings), true, Some(ledger)) =
-            (&policy.budget, success && engine.shares_budget(policy), engine.ledger())
-        {
-            ledger.give_back(self.key.key(), settings.success_refund, settings.capacity);
+        if let (Some(settings), true) = (&policy.budget, success) {
+            engine.fleet_give_back(policy, self.key.key(), settings.success_refund);
         }
         // One visit to the key's state for all of it.
         engine.with_state_at(&mut self.key, policy, now, |state| {
@@ -372,8 +370,7 @@ impl Call {
             Outcome::Response(_) => settings.retry_cost,
             Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
         });
-        let shared = engine.shares_budget(policy);
-        let fleet_pays = fleet_can_pay(engine, shared, self.key.key(), cost, now);
+        let fleet_pays = cost.is_none_or(|cost| engine.fleet_can_pay(policy, self.key.key(), cost, now));
         if let Some(state) = engine.state(&mut self.key, policy) {
             // Retries already under way stop when the breaker has opened meanwhile.
             if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
@@ -398,8 +395,8 @@ impl Call {
                 state.pacer.commit(plan);
             }
         }
-        if let (true, Some(ledger)) = (shared && tokens > 0, engine.ledger()) {
-            ledger.spend(self.key.key(), tokens);
+        if tokens > 0 {
+            engine.fleet_spend(policy, self.key.key(), tokens);
         }
         self.previous_delay = delay;
         self.phase = Phase::Waiting { tokens, server_wait: server.is_some() };
@@ -477,9 +474,8 @@ impl Call {
         {
             return Ok(None);
         }
-        let shared = engine.shares_budget(policy);
         let cost = policy.budget.map(|settings| settings.retry_cost);
-        let fleet_pays = fleet_can_pay(engine, shared, self.key.key(), cost, now);
+        let fleet_pays = cost.is_none_or(|cost| engine.fleet_can_pay(policy, self.key.key(), cost, now));
         if let Some(state) = engine.state(&mut self.key, policy) {
             if policy.breaker.is_some() && state.breaker.stored_state() != StateName::Closed {
                 return Ok(None);
@@ -496,8 +492,8 @@ impl Call {
                 state.retry_cap.note_retry(settings, now);
             }
         }
-        if let (true, Some(ledger), Some(cost)) = (shared, engine.ledger(), cost) {
-            ledger.spend(self.key.key(), cost);
+        if let Some(cost) = cost {
+            engine.fleet_spend(policy, self.key.key(), cost);
         }
         let (timeout_ms, deadline_bound) = attempt_timeout(policy, remaining);
         // Extra load like a retry's, so storm detection counts it as one.
@@ -581,11 +577,7 @@ impl Call {
                 }
             }
             Phase::Waiting { tokens, .. } if tokens > 0 => {
-                if let (Some(settings), true, Some(ledger)) =
-                    (&policy.budget, engine.shares_budget(policy), engine.ledger())
-                {
-                    ledger.give_back(self.key.key(), tokens, settings.capacity);
-                }
+                engine.fleet_give_back(policy, self.key.key(), tokens);
                 if let (Some(settings), Some(state)) = (&policy.budget, engine.state(&mut self.key, policy)) {
                     state.budget.refund(settings, tokens);
                 }
@@ -624,14 +616,6 @@ impl Call {
             Phase::InFlight { .. } => CallError::NotWaiting,
             Phase::Waiting { .. } => CallError::NotInFlight,
         }
-    }
-}
-
-/// Whether the fleet's budget (when the call shares it) can pay a retry's `cost`.
-fn fleet_can_pay(engine: &mut Engine, shared: bool, key: &str, cost: Option<u32>, now: u64) -> bool {
-    match (shared, cost, engine.ledger()) {
-        (true, Some(cost), Some(ledger)) => ledger.can_pay(key, cost, now),
-        _ => true,
     }
 }
 

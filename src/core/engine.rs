@@ -224,6 +224,7 @@ impl Engine {
         now: u64,
         op: impl FnOnce(&mut Breaker, &BreakerSettings) -> R,
     ) -> Option<R> {
+        policy.breaker.as_ref()?; // no breaker: no place to look up
         let mut place = self.place(key, policy);
         self.with_breaker_at(&mut place, policy, now, op)
     }
@@ -279,6 +280,35 @@ impl Engine {
             && self.fleet.is_some()
             && policy.budget.is_some()
             && policy.budget == self.budget
+    }
+
+    /// Whether the fleet's budget can pay `cost` for a retry of `key` (yes when the call does
+    /// not share it).
+    pub fn fleet_can_pay(&mut self, policy: &Policy, key: &str, cost: u32, now: u64) -> bool {
+        if !self.shares_budget(policy) {
+            return true;
+        }
+        self.ledger().is_none_or(|ledger| ledger.can_pay(key, cost, now))
+    }
+
+    /// A retry of `key` took `tokens`: kept for the fleet when the call shares its budget.
+    pub fn fleet_spend(&mut self, policy: &Policy, key: &str, tokens: u32) {
+        if self.shares_budget(policy) {
+            if let Some(ledger) = self.ledger() {
+                ledger.spend(key, tokens);
+            }
+        }
+    }
+
+    /// `tokens` of `key` given back (a success's refund, a retry not sent): kept for the fleet
+    /// when the call shares its budget.
+    pub fn fleet_give_back(&mut self, policy: &Policy, key: &str, tokens: u32) {
+        if let (Some(settings), true) = (&policy.budget, self.shares_budget(policy)) {
+            let capacity = settings.capacity;
+            if let Some(ledger) = self.ledger() {
+                ledger.give_back(key, tokens, capacity);
+            }
+        }
     }
 
     /// A call the fleet refused as open, counted as a call refused by its own breaker is.
