@@ -34,7 +34,7 @@ fn of_absolute_http(url: &str) -> Option<String> {
     // URL rewrites numeric hosts (`2130706433`, `0x7f.1`, `127.1`); only a canonical dotted
     // quad is left as it is.
     let last_label = host.rsplit('.').next().unwrap_or(host);
-    if last_label.starts_with(|c: char| c.is_ascii_digit()) && !is_canonical_ipv4(host) {
+    if last_label.starts_with(|c: char| c.is_ascii_digit()) && !is_canonical_ipv4(host.as_bytes()) {
         return None;
     }
     let mut origin = String::with_capacity(scheme.len() + authority.len());
@@ -91,9 +91,7 @@ pub fn prefix_len(url: &str) -> usize {
     // URL rewrites numeric hosts (`2130706433`, `0x7f.1`, `127.1`): only a canonical dotted
     // quad stays as it is.
     let last_label = host.rsplit(|&b| b == b'.').next().unwrap_or_default();
-    if last_label.first().is_some_and(u8::is_ascii_digit)
-        && !core::str::from_utf8(host).is_ok_and(is_canonical_ipv4)
-    {
+    if last_label.first().is_some_and(u8::is_ascii_digit) && !is_canonical_ipv4(host) {
         return 0;
     }
     if let Some(port) = port {
@@ -109,15 +107,17 @@ pub fn prefix_len(url: &str) -> usize {
     start + end
 }
 
-fn is_canonical_ipv4(host: &str) -> bool {
+/// Bytes, not `str`: `str::split` and `from_utf8` would link memchr and core::fmt's panic
+/// messages into the wasm for this one check.
+fn is_canonical_ipv4(host: &[u8]) -> bool {
     let mut parts = 0;
-    for part in host.split('.') {
+    for part in host.split(|&b| b == b'.') {
         parts += 1;
         let canonical = !part.is_empty()
             && part.len() <= 3
-            && part.bytes().all(|b| b.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))
-            && part.bytes().fold(0u32, |v, d| v * 10 + u32::from(d - b'0')) <= 255;
+            && part.iter().all(u8::is_ascii_digit)
+            && (part == b"0" || part.first() != Some(&b'0'))
+            && part.iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0')) <= 255;
         if !canonical {
             return false;
         }

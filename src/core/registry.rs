@@ -162,16 +162,20 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
         match self.position(key, &tag) {
             Some(i) => i,
             None => {
-                if self.entries.len() >= self.capacity {
-                    let oldest =
-                        self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
-                    if let Some(i) = oldest {
-                        self.entries.swap_remove(i);
-                    }
-                }
                 let key = name.cloned().unwrap_or_else(|| Rc::new(String::from(key)));
                 let entry =
                     Entry { hash: hash(&key), last_used: 0, born: self.tick, key, tag, value: make() };
+                if self.entries.len() >= self.capacity {
+                    // Past capacity the new entry takes the least recently used one's place
+                    // (its `born` tells a stale Place apart). In place, not swap_remove: that
+                    // one's index check formats a panic message, which links core::fmt.
+                    let oldest =
+                        self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
+                    if let Some(slot) = oldest.and_then(|i| self.entries.get_mut(i).map(|e| (i, e))) {
+                        *slot.1 = entry;
+                        return slot.0;
+                    }
+                }
                 self.entries.push(entry);
                 self.entries.len() - 1
             }
@@ -222,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn a_place_follows_its_entry_when_it_moves_and_is_made_again_when_it_went() {
+    fn a_place_stays_with_its_entry_and_is_made_again_when_it_went() {
         let mut r: Registry<u32, u8> = Registry::new(3);
         let mut a = r.place("a", &1);
         assert!(!r.holds(&a), "nothing held yet");
@@ -233,15 +237,16 @@ mod tests {
         r.find_or_make_at(&mut c, 0, || 30);
         r.touch("b", || 0);
         r.touch_held(&c);
-        // "a" is the least recently used: dropped, and "c" moves into its index.
+        // "a" is the least recently used: "d" takes its index; "c" stays where it was.
         r.touch("d", || 40);
-        assert!(!r.holds(&a) && !r.holds(&c));
-        assert_eq!(c.key(), "c");
-        r.find_or_make_at(&mut c, 0, || 0);
-        assert_eq!(r.touch_held(&c).copied(), Some(30), "found where it moved, value kept");
+        assert!(!r.holds(&a), "a's index now holds d");
+        assert!(r.holds(&c));
+        assert_eq!(r.touch_held(&c).copied(), Some(30), "value kept");
+        assert_eq!(r.peek("d"), Some(&40));
         r.find_or_make_at(&mut a, 1, || 10);
         assert_eq!(r.touch_held(&a).copied(), Some(10), "made again, fresh");
         assert_eq!(r.peek_tagged("a", &1), Some(&10));
+        assert_eq!(r.len(), 3);
     }
 
     #[test]
@@ -265,7 +270,7 @@ mod tests {
         // A place of the same name under another tag (as a call's own would be).
         let mut second = Place { key: first.key.clone(), index: first.index, born: 0 };
         r.find_or_make_at(&mut second, 2, || 2);
-        // ("k", 1) goes; ("k", 2) moves into its index, with the same name.
+        // ("k", 1) goes: "other" takes its index, with another name.
         r.touch("other", || 3);
         assert!(!r.holds(&first));
         r.find_or_make_at(&mut second, 2, || 0);

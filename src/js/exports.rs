@@ -120,8 +120,10 @@ pub struct Instance {
     snapshot: [f64; 3],
     /// The event `nextEvent` took last.
     event: Option<Event>,
-    /// Per-call options seen lately, as bytes, with the policy they gave (oldest first).
+    /// Per-call options seen lately, as bytes, with the policy they gave; once full, the
+    /// entry at `recent_next` is the oldest.
     recent: Vec<(Vec<u8>, Rc<Policy>)>,
+    recent_next: usize,
 }
 
 fn code(action: Action) -> u32 {
@@ -154,6 +156,7 @@ impl Instance {
             snapshot: [0.0; 3],
             event: None,
             recent: Vec::new(),
+            recent_next: 0,
         }
     }
 
@@ -164,6 +167,7 @@ impl Instance {
             Ok(policy) => {
                 self.engine = Engine::with_defaults(&policy);
                 self.recent.clear();
+                self.recent_next = 0;
                 self.single = Rc::new(single_attempt(&policy));
                 self.defaults = Rc::new(policy);
                 true
@@ -195,10 +199,18 @@ impl Instance {
                 None => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
                     Ok(policy) => {
                         let policy = Rc::new(policy);
+                        // Past RECENT_OPTIONS the oldest entry is replaced. (Not Vec::remove: its
+                        // index check formats a panic message, which links core::fmt.)
+                        let entry = (retry.to_vec(), policy.clone());
                         if self.recent.len() >= RECENT_OPTIONS {
-                            self.recent.remove(0);
+                            let oldest = self.recent_next % RECENT_OPTIONS;
+                            if let Some(old) = self.recent.get_mut(oldest) {
+                                *old = entry;
+                            }
+                            self.recent_next = oldest + 1;
+                        } else {
+                            self.recent.push(entry);
                         }
-                        self.recent.push((retry.to_vec(), policy.clone()));
                         policy
                     }
                     Err(()) => return ERROR,
