@@ -12,6 +12,7 @@ import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
 import { encodeOptions } from "./encode.js";
 import { runHedged } from "./hedge.js";
+import * as H from "./codes.js";
 
 export { CircuitOpenError };
 
@@ -26,7 +27,7 @@ const REASONS = ["status", "network", "timeout"];
 const BREAKER_STATES = ["closed", "open", "half-open"];
 
 function statsOf(instance) {
-  const n = (which) => instance.stat(which);
+  const n = (which) => instance.get(H.GET_STAT, which);
   return {
     calls: n(0), attempts: n(1), retries: n(2), successes: n(3), failures: n(4),
     breakerRejections: n(5), budgetDenials: n(6), retryAfterWaits: n(7),
@@ -36,9 +37,9 @@ function statsOf(instance) {
 
 function breakerOf(instance, key) {
   const out = { state: BREAKER_STATES[instance.breaker(key, Date.now())] };
-  out.failures = instance.breakerCount(0);
-  out.successes = instance.breakerCount(1);
-  const openedAt = instance.breakerCount(2);
+  out.failures = instance.get(H.GET_BREAKER, 0);
+  out.successes = instance.get(H.GET_BREAKER, 1);
+  const openedAt = instance.get(H.GET_BREAKER, 2);
   if (openedAt >= 0) out.openedAt = openedAt;
   return out;
 }
@@ -49,7 +50,7 @@ function breakerOf(instance, key) {
 // isolate from the system's entropy), and Node loads its web crypto on first use, which cost
 // 1.1 ms of the first call here.
 function seedOf(instance) {
-  instance.seed((Math.random() * 4294967296) >>> 0, (Math.random() * 4294967296) >>> 0);
+  instance.set(H.SET_SEED, (Math.random() * 4294967296) >>> 0, (Math.random() * 4294967296) >>> 0);
 }
 
 const isFunction = (f) => typeof f === "function";
@@ -73,12 +74,12 @@ function safely(callback, event) {
 // Hands the core's pending events (breaker changes, storms) to onBreaker and onStorm.
 function emit(instance, hooks) {
   for (let kind = instance.nextEvent(); kind !== 0; kind = instance.nextEvent()) {
-    const key = instance.eventKey(), at = instance.eventAt(), state = instance.eventState();
+    const key = instance.text(H.TEXT_EVENT_KEY), at = instance.get(H.GET_EVENT, 0), state = instance.get(H.GET_EVENT, 1);
     if (kind === 1 && hooks.onBreaker) safely(hooks.onBreaker, { key, state: BREAKER_STATES[state], at });
     if (kind === 2 && hooks.onStorm) {
       safely(hooks.onStorm, {
-        key, state: state ? "storm" : "calm", retryRatio: instance.eventRatio(),
-        attempts: instance.eventAttempts(), windowMs: instance.eventWindowMs(), at,
+        key, state: state ? "storm" : "calm", retryRatio: instance.get(H.GET_EVENT, 2),
+        attempts: instance.get(H.GET_EVENT, 3), windowMs: instance.get(H.GET_EVENT, 4), at,
       });
     }
   }
@@ -165,7 +166,7 @@ const NO_HOOKS = { fetch: undefined, shouldRetry: undefined, onRetry: undefined,
 export function createRetryFetch(defaults) {
   const instance = new Instance();
   if (defaults !== undefined && !instance.configure(encodeOptions(defaults, "defaults"))) {
-    throw new TypeError(instance.error()); // names the bad option
+    throw new TypeError(instance.text(H.TEXT_ERROR)); // names the bad option
   }
   let seeded = false;
   const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
@@ -175,7 +176,7 @@ export function createRetryFetch(defaults) {
     ? { onBreaker: field(defaults, "onBreaker", "onBreaker"), onStorm: field(defaults, "onStorm", "onStorm") }
     : {};
   const listening = isFunction(events.onBreaker) || isFunction(events.onStorm);
-  if (listening) instance.listen(true);
+  if (listening) instance.set(H.SET_LISTEN, 1, 0);
   const flush = listening ? () => emit(instance, events) : () => {};
 
   // Calls mostly repeat a URL: remember the last one's origin.
@@ -202,12 +203,12 @@ export function createRetryFetch(defaults) {
   let sentKey = null;
   function start(id, key, method, idempotent, replayable, began, now) {
     if (key !== sentKey) {
-      instance.setKey(key);
+      instance.setText(H.TEXT_KEY, key);
       sentKey = key;
     }
     let code = METHOD_CODES[method];
     if (code === undefined) {
-      instance.setMethod(method);
+      instance.setText(H.TEXT_METHOD, method);
       code = OTHER_METHOD;
     }
     return instance.start(id, code, idempotent, replayable, began, now);
@@ -230,7 +231,7 @@ export function createRetryFetch(defaults) {
       let deadlineAt;
       const deadline = () => {
         if (deadlineAt === undefined) {
-          const timeoutMs = instance.timeoutMs(id);
+          const timeoutMs = instance.get(H.GET_TIMEOUT_MS, id);
           deadlineAt = timeoutMs >= 0 ? began + timeoutMs : -1;
         }
         return deadlineAt;
@@ -242,7 +243,7 @@ export function createRetryFetch(defaults) {
       const stream = streamBody(input, init, request);
       if (stream !== undefined) {
         [replayable, body] = await untilStopped(
-          (stop) => bufferBody(stream, instance.replayLimit(id), stop), signal, deadline());
+          (stop) => bufferBody(stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadline());
         at = Date.now();
       }
 
@@ -263,9 +264,9 @@ export function createRetryFetch(defaults) {
           flush();
           if (action === SEND) {
             const fetchFn = hooks.fetch || globalThis.fetch;
-            const attemptNo = hooks.onAttempt ? instance.attempt(id) : 0;
+            const attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
             const sentAt = hooks.onAttempt ? Date.now() : 0;
-            [kind, value] = await attempt(fetchFn, input, init, body, instance.param(id), signal, url);
+            [kind, value] = await attempt(fetchFn, input, init, body, instance.get(H.GET_PARAM, id), signal, url);
             at = Date.now();
             if (hooks.onAttempt) {
               const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: at - sentAt };
@@ -275,7 +276,7 @@ export function createRetryFetch(defaults) {
               at = undefined; // the callback may have taken time
             }
             if (kind === ABORTED || kind === INVALID) {
-              instance.abort(id, Date.now());
+              instance.act(H.ACT_ABORT, id, Date.now());
               throw value;
             }
             const response = kind === RESPONSE ? value : undefined;
@@ -292,7 +293,7 @@ export function createRetryFetch(defaults) {
           } else if (action === SETTLE_DEADLINE) {
             throw timeoutError();
           } else if (action === SETTLE_CIRCUIT_OPEN) {
-            throw new CircuitOpenError(key, instance.param(id));
+            throw new CircuitOpenError(key, instance.get(H.GET_PARAM, id));
           } else {
             throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
           }
@@ -300,7 +301,7 @@ export function createRetryFetch(defaults) {
       } catch (error) {
         // A throwing callback or an abort: settle the call (a no-op if it already is), and
         // release a response that will never be handed over.
-        instance.abort(id, Date.now());
+        instance.act(H.ACT_ABORT, id, Date.now());
         flush();
         if (pending) discard(pending);
         throw error;
@@ -317,14 +318,14 @@ export function createRetryFetch(defaults) {
       throw kind === TIMEOUT ? timeoutError() : value;
     }
     if (action === SETTLE_DEADLINE) throw timeoutError();
-    if (action === SETTLE_CIRCUIT_OPEN) throw new CircuitOpenError(key, instance.param(id));
+    if (action === SETTLE_CIRCUIT_OPEN) throw new CircuitOpenError(key, instance.get(H.GET_PARAM, id));
     throw signal && signal.aborted ? signal.reason : new TypeError("edge-retry: internal state error");
   }
 
   // Between attempts: ask shouldRetry, release the discarded body, tell onRetry, wait, resume.
   async function retry(id, kind, value, url, signal, deadline, hooks) {
-    const attemptNo = instance.attempt(id);
-    const delayMs = instance.param(id);
+    const attemptNo = instance.get(H.GET_ATTEMPT, id);
+    const delayMs = instance.get(H.GET_PARAM, id);
     const response = kind === RESPONSE ? value : undefined;
     const error = response ? undefined : kind === TIMEOUT ? timeoutError() : value;
     if (hooks.shouldRetry) {
@@ -333,14 +334,14 @@ export function createRetryFetch(defaults) {
       const ctx = response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs };
       const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadline(), DEADLINE);
       // Only false stops; true, undefined or anything else leaves it to the rules (SPEC 2).
-      if (verdict === false || verdict === DEADLINE) return instance.decline(id, Date.now());
+      if (verdict === false || verdict === DEADLINE) return instance.act(H.ACT_DECLINE, id, Date.now());
     }
     if (response) {
       discard(response);
       released.add(response);
     }
     if (hooks.onRetry) {
-      const event = { attempt: attemptNo, delayMs, reason: REASONS[instance.reason(id)] };
+      const event = { attempt: attemptNo, delayMs, reason: REASONS[instance.get(H.GET_REASON, id)] };
       if (response) event.status = response.status;
       else event.error = error;
       event.url = url;
@@ -348,7 +349,7 @@ export function createRetryFetch(defaults) {
       dropRejection(hooks.onRetry(event));
     }
     await sleep(delayMs, signal);
-    return instance.resume(id, Date.now());
+    return instance.act(H.ACT_RESUME, id, Date.now());
   }
 
   // Not async: a call with the defaults goes from here to fetch with no promise of its own.
@@ -365,7 +366,7 @@ export function createRetryFetch(defaults) {
         }
       }
       id = retry === undefined ? instance.openDefaults() : instance.open(encodeOptions(retry, "retry"));
-      if (id === REFUSED) throw new TypeError(instance.error()); // names the option: nothing is sent
+      if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR)); // names the option: nothing is sent
       if (!seeded) {
         seeded = true;
         seedOf(instance);

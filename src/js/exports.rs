@@ -5,37 +5,31 @@
 //! | export | arguments | returns |
 //! |---|---|---|
 //! | `new Instance()` | | an instance with the built-in defaults |
-//! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `error()` set |
-//! | `seed` | two u32 from `Math.random` | |
-//! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `error()` set |
+//! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `text(TEXT_ERROR)` set |
+//! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `text(TEXT_ERROR)` set |
 //! | `openDefaults` | | `open` for a call with no `init.retry` |
-//! | `error` | | the last option error's message, naming the option |
-//! | `setKey` | key | the key the next `start` is for (driver.js sends it only when it changes) |
-//! | `setMethod` | method | the method of a `start` given OTHER_METHOD |
+//! | `setText` | TEXT_KEY 0 / TEXT_METHOD 1, a string | the key the next `start` is for (driver.js sends it only when it changes); the method of a `start` given OTHER_METHOD |
+//! | `text` | TEXT_ERROR 0 / TEXT_EVENT_KEY 1 | the last option error's message, naming the option; the key of the event `nextEvent` took |
 //! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), has Idempotency-Key, body replayable, began, now | action code |
 //! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
 //! | `response` | slot, status, now | `outcome` for a 2xx response (no headers, no random number) |
-//! | `resume` / `decline` / `abort` | slot, now | action code |
-//! | `param` / `attempt` / `reason` | slot | the current action's number (SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), attempt, reason code |
-//! | `replayLimit` / `timeoutMs` | slot | maxReplayBytes; timeoutMs or -1 |
+//! | `act` | ACT_RESUME 0 / ACT_DECLINE 1 / ACT_ABORT 2 / ACT_HEDGE 3, slot, now | action code (ACT_HEDGE: the hedge delay passed; SEND or NO_HEDGE) |
+//! | `get` | what, n (a slot, or which of a group) | GET_PARAM 0 (the current action's number: SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), GET_ATTEMPT 1, GET_REASON 2 (reason code), GET_REPLAY_LIMIT 3 (maxReplayBytes), GET_TIMEOUT_MS 4 (or -1), GET_HEDGE_AFTER 5 (after a SEND of a hedged call: ms until ACT_HEDGE may be asked, or -1); GET_STAT 6 (n: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99, storms, hedges), GET_BREAKER 7 (n: failures, successes, openedAt of the breaker last asked for; openedAt -1: none), GET_EVENT 8 (n: at, state, retryRatio, attempts, windowMs of the event last taken), GET_FLEET_SETTING 9 (see `fleetSetting` below); -1 for an unknown `what` |
+//! | `set` | SET_SEED 0 (two u32 from `Math.random`) / SET_LISTEN 1 (1: keep breaker changes and storms as events, SPEC 8) / SET_ANSWERED 2 (slot, attempt: a hedged call's next `outcome` is that attempt's, which may answer PENDING) | |
 //! | `close` | slot, now | frees the slot (aborting a call left unsettled) |
 //! | `originLength` | url | the length of the origin a plain http(s) URL starts with, or 0 |
-//! | `stat` | which: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99, storms, hedges | that number |
-//! | `breaker` | key, now | its state (0 closed, 1 open, 2 half-open) |
-//! | `breakerCount` | which: failures, successes, openedAt | of the breaker last asked for (openedAt -1: none) |
-//! | `listen` | on | whether the core keeps breaker changes and storms as events (SPEC 8) |
-//! | `nextEvent` | | takes the oldest event: 0 none, 1 breaker, 2 storm |
-//! | `eventKey` / `eventAt` / `eventState` / `eventRatio` / `eventAttempts` / `eventWindowMs` | | describe it (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
+//! | `breaker` | key, now | its state (0 closed, 1 open, 2 half-open); GET_BREAKER gives the rest |
+//! | `nextEvent` | | takes the oldest event: 0 none, 1 breaker, 2 storm (state, breaker: 0 closed, 1 open, 2 half-open; storm: 1 storm, 0 calm) |
 //! | `preset` | index, field: maxAttempts, baseDelayMs, maxDelayMs, full jitter | that number (-1 past the end) |
-//! | `fleetSetting` | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs; budget capacity, retryCost, timeoutCost, successRefund | the instance's breaker (0-4) or budget (5-8) setting (-1: none), for `edge-retry/fleet` |
+//! | `fleetSetting` (GET_FLEET_SETTING) | which: failureRatio, minimumRequests, windowMs, openMs, maxOpenMs; budget capacity, retryCost, timeoutCost, successRefund | the instance's breaker (0-4) or budget (5-8) setting (-1: none), for `edge-retry/fleet` |
 //! | `fleet` | op, n: 0 share the budget with the fleet (n: staleMs; retries then also need the fleet's tokens, core::fleet::ledger), 1 owes, 2 forget the fleet's levels, 3 count a call the fleet refused as a breaker rejection | for 1: whether budget spending waits for a report |
 //! | `fleetLedger` | | takes that spending, as ledger bytes for `FleetLink.recordSpending` |
 //! | `fleetLevel` | key, tokens, now | the fleet's budget of a key, from a view |
 //! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
 //! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
-//! | `hedgeAfter` | slot | after a SEND of a hedged call: ms until `hedge` may be asked, or -1 |
-//! | `hedge` | slot, now | the hedge delay passed: SEND (a hedge; `attempt`/`param` describe it) or NO_HEDGE |
-//! | `answered` | slot, attempt | a hedged call: the next `outcome` is that attempt's (which may answer PENDING) |
+//!
+//! The numbers of `get`, `act`, `set`, `setText` and `text` are src/js/codes.js's. Each export
+//! costs the module a wrapper and the glue a method, so the rarely used ones share one.
 //!
 //! The fleet's own classes (`fleet_exports.rs`): `FleetLink` (per isolate: `admit(key, now)`
 //! 0 pass, 1 probe, 2 refused with `param()`; `record`, `recordProbe`, `due`, `begin`,
@@ -48,9 +42,9 @@
 //! Hedged calls (SPEC 9): `start` answers SEND_HEDGED 7 instead of SEND for a call whose
 //! policy hedges and whose request may be sent again, so a call without `hedge` never asks
 //! anything more. driver.js then runs it with several attempts in flight: after each SEND it
-//! asks `hedgeAfter`, calls `hedge` when that timer fires, and reports each attempt with
-//! `answered` then `outcome`, which answers PENDING 8 for a retryable outcome while other
-//! attempts are still out (wait for them); any other code ends the attempts still out. `hedge` answers NO_HEDGE 9
+//! asks GET_HEDGE_AFTER, acts ACT_HEDGE when that timer fires, and reports each attempt with
+//! SET_ANSWERED then `outcome`, which answers PENDING 8 for a retryable outcome while other
+//! attempts are still out (wait for them); any other code ends the attempts still out. ACT_HEDGE answers NO_HEDGE 9
 //! when no hedge may go.
 
 use alloc::rc::Rc;
@@ -176,16 +170,6 @@ impl Instance {
         }
     }
 
-    /// Seeds the random source used when no `random` callback is given.
-    pub fn seed(&mut self, high: u32, low: u32) {
-        self.rng = SplitMix64::new((u64::from(high) << 32) | u64::from(low));
-    }
-
-    /// The message of the options last refused.
-    pub fn error(&self) -> String {
-        self.error.clone()
-    }
-
     /// Opens a call with its options (`init.retry` as option bytes: undefined, false or an
     /// object) and returns its slot, or ERROR for options refused (nothing is sent).
     pub fn open(&mut self, retry: &[u8]) -> u32 {
@@ -241,37 +225,11 @@ impl Instance {
         }
     }
 
-    /// How many bytes of a stream body this call may keep for replay.
-    #[wasm_bindgen(js_name = replayLimit)]
-    pub fn replay_limit(&self, id: u32) -> f64 {
-        self.slot(id).map_or(0.0, |s| s.policy.max_replay_bytes as f64)
-    }
-
     /// How long the origin at the start of a plain http(s) URL is, written as `URL.origin`
     /// writes it; 0 for driver.js to ask `URL`. (A number: a returned string costs a 2 KB shim.)
     #[wasm_bindgen(js_name = originLength)]
     pub fn origin_length(&self, url: &str) -> u32 {
         u32::try_from(origin::prefix_len(url)).unwrap_or(0)
-    }
-
-    /// The call's `timeoutMs`, or -1 for none (driver.js applies it while reading a body).
-    #[wasm_bindgen(js_name = timeoutMs)]
-    pub fn timeout_ms(&self, id: u32) -> f64 {
-        self.slot(id).and_then(|s| s.policy.timeout_ms).map_or(-1.0, |t| t as f64)
-    }
-
-    /// The key (an origin, or what `breaker.key` gave) of the calls `start` starts from now on.
-    #[wasm_bindgen(js_name = setKey)]
-    pub fn set_key(&mut self, key: &str) {
-        self.key.clear();
-        self.key.push_str(key);
-    }
-
-    /// The method of a `start` given a code past METHODS.
-    #[wasm_bindgen(js_name = setMethod)]
-    pub fn set_method(&mut self, method: &str) {
-        self.method.clear();
-        self.method.push_str(method);
     }
 
     /// Starts the call for the key last set, which began at `began` (its deadline and latency
@@ -323,6 +281,144 @@ impl Instance {
     /// waits on it), so nothing but numbers crosses.
     pub fn response(&mut self, id: u32, status: u16, now: f64) -> u32 {
         self.report(id, RESPONSE, status, &ServerHints::default(), now, f64::NAN)
+    }
+
+    /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5): its state
+    /// (0 closed, 1 open, 2 half-open); `breakerCount` then gives the rest.
+    pub fn breaker(&mut self, key: &str, now: f64) -> u32 {
+        let snap = self.engine.breaker_snapshot(key, now as u64);
+        self.snapshot = [
+            f64::from(snap.failures),
+            f64::from(snap.successes),
+            snap.opened_at.map_or(-1.0, |at| at as f64),
+        ];
+        match snap.state {
+            StateName::Closed => 0,
+            StateName::Open => 1,
+            StateName::HalfOpen => 2,
+        }
+    }
+
+    /// A number about the instance or a call (see GET_* for `what`; `n` is the slot, or which
+    /// counter of the group). -1 for a `what` it does not know.
+    pub fn get(&self, what: u32, n: u32) -> f64 {
+        match what {
+            GET_PARAM => self.param(n),
+            GET_ATTEMPT => f64::from(self.attempt(n)),
+            GET_REASON => f64::from(self.reason(n)),
+            GET_REPLAY_LIMIT => self.replay_limit(n),
+            GET_TIMEOUT_MS => self.timeout_ms(n),
+            GET_HEDGE_AFTER => self.hedge_after(n),
+            GET_STAT => self.stat(n),
+            GET_BREAKER => self.breaker_count(n),
+            GET_EVENT => self.event_number(n),
+            #[cfg(feature = "fleet-isolate")]
+            GET_FLEET_SETTING => self.fleet_setting(n),
+            _ => -1.0,
+        }
+    }
+
+    /// A step of the call in slot `id` (see ACT_*): its action code.
+    pub fn act(&mut self, op: u32, id: u32, now: f64) -> u32 {
+        match op {
+            ACT_RESUME => self.resume(id, now),
+            ACT_DECLINE => self.decline(id, now),
+            ACT_HEDGE => self.hedge(id, now),
+            _ => self.abort(id, now),
+        }
+    }
+
+    /// SET_SEED (a, b: two u32 from `Math.random`), SET_LISTEN (a: 1 keep events, 0 not),
+    /// SET_ANSWERED (a: slot, b: the attempt the next `outcome` reports).
+    pub fn set(&mut self, what: u32, a: u32, b: u32) {
+        match what {
+            SET_SEED => self.seed(a, b),
+            SET_LISTEN => self.listen(a != 0),
+            SET_ANSWERED => self.answered(a, b),
+            _ => {}
+        }
+    }
+
+    /// TEXT_KEY: the key of the calls `start` starts from now on; TEXT_METHOD: the method of a
+    /// `start` given a code past METHODS.
+    #[wasm_bindgen(js_name = setText)]
+    pub fn set_text(&mut self, which: u32, text: &str) {
+        let into = if which == TEXT_KEY { &mut self.key } else { &mut self.method };
+        into.clear();
+        into.push_str(text);
+    }
+
+    /// TEXT_ERROR: the message of the options last refused; TEXT_EVENT_KEY: the key of the
+    /// event `nextEvent` took.
+    pub fn text(&self, which: u32) -> String {
+        if which == TEXT_ERROR { self.error() } else { self.event_key() }
+    }
+
+    /// Takes the oldest event: 0 none, 1 breaker change, 2 storm change.
+    #[wasm_bindgen(js_name = nextEvent)]
+    pub fn take_event(&mut self) -> u32 {
+        self.next_event()
+    }
+}
+
+// `get`'s questions: of a slot (n: its id) ...
+const GET_PARAM: u32 = 0;
+const GET_ATTEMPT: u32 = 1;
+const GET_REASON: u32 = 2;
+const GET_REPLAY_LIMIT: u32 = 3;
+const GET_TIMEOUT_MS: u32 = 4;
+const GET_HEDGE_AFTER: u32 = 5;
+// ... or of the instance (n: which of the group).
+const GET_STAT: u32 = 6;
+const GET_BREAKER: u32 = 7;
+const GET_EVENT: u32 = 8;
+#[cfg(feature = "fleet-isolate")]
+const GET_FLEET_SETTING: u32 = 9;
+// `act`'s steps (anything else aborts).
+const ACT_RESUME: u32 = 0;
+const ACT_DECLINE: u32 = 1;
+const ACT_HEDGE: u32 = 3;
+// `set`'s settings.
+const SET_SEED: u32 = 0;
+const SET_LISTEN: u32 = 1;
+const SET_ANSWERED: u32 = 2;
+// `setText` and `text`.
+const TEXT_KEY: u32 = 0;
+const TEXT_ERROR: u32 = 0;
+
+/// What the dispatchers above reach (and the tests call directly): one export for many,
+/// since each export costs the module a wrapper and the glue a method.
+impl Instance {
+    /// Seeds the random source used when no `random` callback is given.
+    pub fn seed(&mut self, high: u32, low: u32) {
+        self.rng = SplitMix64::new((u64::from(high) << 32) | u64::from(low));
+    }
+
+    /// The message of the options last refused.
+    pub fn error(&self) -> String {
+        self.error.clone()
+    }
+
+    /// How many bytes of a stream body this call may keep for replay.
+    pub fn replay_limit(&self, id: u32) -> f64 {
+        self.slot(id).map_or(0.0, |s| s.policy.max_replay_bytes as f64)
+    }
+
+    /// The call's `timeoutMs`, or -1 for none (driver.js applies it while reading a body).
+    pub fn timeout_ms(&self, id: u32) -> f64 {
+        self.slot(id).and_then(|s| s.policy.timeout_ms).map_or(-1.0, |t| t as f64)
+    }
+
+    /// The key (an origin, or what `breaker.key` gave) of the calls `start` starts from now on.
+    pub fn set_key(&mut self, key: &str) {
+        self.key.clear();
+        self.key.push_str(key);
+    }
+
+    /// The method of a `start` given a code past METHODS.
+    pub fn set_method(&mut self, method: &str) {
+        self.method.clear();
+        self.method.push_str(method);
     }
 
     /// The wait is over: SEND, or a settlement.
@@ -390,24 +486,7 @@ impl Instance {
         n as f64
     }
 
-    /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5): its state
-    /// (0 closed, 1 open, 2 half-open); `breakerCount` then gives the rest.
-    pub fn breaker(&mut self, key: &str, now: f64) -> u32 {
-        let snap = self.engine.breaker_snapshot(key, now as u64);
-        self.snapshot = [
-            f64::from(snap.failures),
-            f64::from(snap.successes),
-            snap.opened_at.map_or(-1.0, |at| at as f64),
-        ];
-        match snap.state {
-            StateName::Closed => 0,
-            StateName::Open => 1,
-            StateName::HalfOpen => 2,
-        }
-    }
-
     /// Of the breaker last asked for: 0 failures, 1 successes, 2 openedAt (or -1).
-    #[wasm_bindgen(js_name = breakerCount)]
     pub fn breaker_count(&self, which: u32) -> f64 {
         self.snapshot.get(which as usize).copied().unwrap_or(-1.0)
     }
@@ -442,7 +521,6 @@ fn single_attempt(policy: &Policy) -> Policy {
     Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() }
 }
 
-#[wasm_bindgen]
 impl Instance {
     /// Keep events (driver.js has `onBreaker` or `onStorm`), or stop keeping them.
     pub fn listen(&mut self, on: bool) {
@@ -450,7 +528,6 @@ impl Instance {
     }
 
     /// Takes the oldest event: 0 none, 1 breaker change, 2 storm change.
-    #[wasm_bindgen(js_name = nextEvent)]
     pub fn next_event(&mut self) -> u32 {
         self.event = self.engine.next_event();
         match self.event.as_ref().map(|e| e.kind) {
@@ -460,18 +537,27 @@ impl Instance {
         }
     }
 
-    #[wasm_bindgen(js_name = eventKey)]
     pub fn event_key(&self) -> String {
         self.event.as_ref().map(|e| e.key.clone()).unwrap_or_default()
     }
 
-    #[wasm_bindgen(js_name = eventAt)]
+    /// Of the event `nextEvent` took: 0 at, 1 state, 2 retry ratio, 3 attempts, 4 windowMs.
+    pub fn event_number(&self, which: u32) -> f64 {
+        match which {
+            0 => self.event_at(),
+            1 => f64::from(self.event_state()),
+            2 => self.event_ratio(),
+            3 => f64::from(self.event_attempts()),
+            4 => self.event_window_ms(),
+            _ => -1.0,
+        }
+    }
+
     pub fn event_at(&self) -> f64 {
         self.event.as_ref().map_or(0.0, |e| e.at as f64)
     }
 
     /// Breaker: 0 closed, 1 open, 2 half-open. Storm: 1 storm, 0 calm.
-    #[wasm_bindgen(js_name = eventState)]
     pub fn event_state(&self) -> u32 {
         match self.event.as_ref().map(|e| e.kind) {
             Some(EventKind::Breaker(StateName::Open)) => 1,
@@ -481,7 +567,6 @@ impl Instance {
         }
     }
 
-    #[wasm_bindgen(js_name = eventRatio)]
     pub fn event_ratio(&self) -> f64 {
         match self.event.as_ref().map(|e| e.kind) {
             Some(EventKind::Storm { change, .. }) => change.retry_ratio,
@@ -489,7 +574,6 @@ impl Instance {
         }
     }
 
-    #[wasm_bindgen(js_name = eventAttempts)]
     pub fn event_attempts(&self) -> u32 {
         match self.event.as_ref().map(|e| e.kind) {
             Some(EventKind::Storm { change, .. }) => change.attempts,
@@ -497,7 +581,6 @@ impl Instance {
         }
     }
 
-    #[wasm_bindgen(js_name = eventWindowMs)]
     pub fn event_window_ms(&self) -> f64 {
         match self.event.as_ref().map(|e| e.kind) {
             Some(EventKind::Storm { window_ms, .. }) => window_ms as f64,
@@ -596,9 +679,7 @@ const FLEET_REFUSED: u32 = 3;
 /// For `edge-retry/fleet` (see the table above); never on a call's path. Not in the module
 /// inlined for browsers (feature `fleet-isolate`).
 #[cfg(feature = "fleet-isolate")]
-#[wasm_bindgen]
 impl Instance {
-    #[wasm_bindgen(js_name = fleetSetting)]
     pub fn fleet_setting(&self, which: u32) -> f64 {
         let (breaker, budget) = (self.defaults.breaker.as_ref(), self.defaults.budget.as_ref());
         let setting = match which {
@@ -615,7 +696,11 @@ impl Instance {
         };
         setting.unwrap_or(-1.0)
     }
+}
 
+#[cfg(feature = "fleet-isolate")]
+#[wasm_bindgen]
+impl Instance {
     /// The fleet's budget (one export for four: each export costs the module a wrapper).
     pub fn fleet(&mut self, op: u32, n: f64) -> bool {
         match op {
@@ -666,10 +751,8 @@ const SEND_HEDGED: u32 = 7;
 const PENDING: u32 = 8;
 const NO_HEDGE: u32 = 9;
 
-#[wasm_bindgen]
 impl Instance {
     /// After a SEND of a hedged call: ms until `hedge` may be asked, or -1 for no hedge.
-    #[wasm_bindgen(js_name = hedgeAfter)]
     pub fn hedge_after(&self, id: u32) -> f64 {
         self.slot(id).and_then(|s| s.call.as_ref()).and_then(Call::hedge_after).map_or(-1.0, |ms| ms as f64)
     }

@@ -10,6 +10,7 @@
 // which then refuses retries the fleet cannot pay. JS only moves these bytes and numbers.
 import { createRetryFetch, CircuitOpenError } from "./workerd.js";
 import { FleetLink } from "./edge_retry_fleet.js";
+import { GET_FLEET_SETTING } from "./codes.js";
 
 const INSTANCE = Symbol.for("edge-retry.instance"); // set by driver.js's createRetryFetch
 const RESPONSE = 0, NETWORK = 1, TIMEOUT = 2;
@@ -77,8 +78,8 @@ export function createFleetRetryFetch(options) {
   };
   const inner = createRetryFetch(defaults);
   instance = inner[INSTANCE];
-  if (instance.fleetSetting(0) < 0) throw new TypeError('edge-retry: invalid option "fleet": the fleet shares breakers, and "breaker" is false');
-  const s = (i) => instance.fleetSetting(i);
+  if (instance.get(GET_FLEET_SETTING, 0) < 0) throw new TypeError('edge-retry: invalid option "fleet": the fleet shares breakers, and "breaker" is false');
+  const s = (i) => instance.get(GET_FLEET_SETTING, i);
   link = new FleetLink(s(0), s(1), s(2), s(3), s(4), cfg.leaseMs, cfg.refreshMs, cfg.reportMs, cfg.staleMs, s(5), s(6), s(7), s(8));
   if (s(5) >= 0) instance.fleet(SHARE, cfg.staleMs);
   const breakerKey = defaults.breaker && typeof defaults.breaker.key === "function" ? defaults.breaker.key : null;

@@ -6,6 +6,7 @@ import { attempt, discard, reportOutcome, RESPONSE, TIMEOUT, ABORTED, INVALID } 
 import { startTimer } from "./timers.js";
 import { onAbort } from "./signals.js";
 import { timeoutError } from "./errors.js";
+import { GET_ATTEMPT, GET_PARAM, GET_HEDGE_AFTER, ACT_ABORT, ACT_HEDGE, SET_ANSWERED } from "./codes.js";
 
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, PENDING = 8;
@@ -79,8 +80,8 @@ export async function runHedged(instance, id, call) {
   };
 
   const launch = (hedge) => {
-    const no = instance.attempt(id);
-    const timeoutMs = instance.param(id);
+    const no = instance.get(GET_ATTEMPT, id);
+    const timeoutMs = instance.get(GET_PARAM, id);
     const controller = new AbortController();
     const [attemptSignal, unsubscribe] = linked(signal, controller);
     const attemptInit = init ? { ...init, signal: attemptSignal } : { signal: attemptSignal };
@@ -96,7 +97,7 @@ export async function runHedged(instance, id, call) {
   const armHedge = () => {
     if (cancelHedgeTimer) cancelHedgeTimer();
     cancelHedgeTimer = null;
-    const after = instance.hedgeAfter(id);
+    const after = instance.get(GET_HEDGE_AFTER, id);
     if (after >= 0) {
       cancelHedgeTimer = startTimer(after, () => {
         cancelHedgeTimer = null;
@@ -128,7 +129,7 @@ export async function runHedged(instance, id, call) {
         // At the connection limit the core is not asked (nothing is paid): the timer is set
         // again, since the core's hedge delay still stands.
         const room = waiting.count < MAX_WAITING;
-        if (room && flights.size > 0 && instance.hedge(id, Date.now()) === SEND) launch(true);
+        if (room && flights.size > 0 && instance.act(ACT_HEDGE, id, Date.now()) === SEND) launch(true);
         armHedge();
         continue;
       }
@@ -149,7 +150,7 @@ export async function runHedged(instance, id, call) {
       }
       if (kind === ABORTED || kind === INVALID) throw value;
       const response = kind === RESPONSE ? value : undefined;
-      instance.answered(id, event.no);
+      instance.set(SET_ANSWERED, id, event.no);
       let action = reportOutcome(instance, id, kind, value, hooks.random, Date.now());
       if (action === PENDING) {
         // Would be retried, but another attempt is still out: the call goes on with that one.
@@ -167,7 +168,7 @@ export async function runHedged(instance, id, call) {
       return call.settle(action, kind, value);
     }
   } catch (error) {
-    instance.abort(id, Date.now());
+    instance.act(ACT_ABORT, id, Date.now());
     call.flush();
     if (kind === RESPONSE && value) discard(value); // never handed over
     throw error;

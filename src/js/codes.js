@@ -1,0 +1,8 @@
+// The numbers of the wasm Instance's dispatchers (src/js/exports.rs): `get(what, n)`,
+// `act(op, id, now)`, `set(what, a, b)`, `setText(which, s)` and `text(which)`. One export
+// for many: each export costs the module a wrapper and this glue a method.
+export const GET_PARAM = 0, GET_ATTEMPT = 1, GET_REASON = 2, GET_REPLAY_LIMIT = 3, GET_TIMEOUT_MS = 4;
+export const GET_HEDGE_AFTER = 5, GET_STAT = 6, GET_BREAKER = 7, GET_EVENT = 8, GET_FLEET_SETTING = 9;
+export const ACT_RESUME = 0, ACT_DECLINE = 1, ACT_ABORT = 2, ACT_HEDGE = 3;
+export const SET_SEED = 0, SET_LISTEN = 1, SET_ANSWERED = 2;
+export const TEXT_KEY = 0, TEXT_METHOD = 1, TEXT_ERROR = 0, TEXT_EVENT_KEY = 1;
