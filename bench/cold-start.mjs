@@ -11,10 +11,19 @@
 // the local server), with a Worker that imports edge-retry and calls retryFetch vs one that
 // calls fetch. Timed from `new Miniflare` to the response, per sample a fresh Miniflare; then
 // the same with 10 copies of the Worker in one Miniflare, which lifts the per-Worker cost out
-// of Miniflare's own start-up noise.
+// of Miniflare's own start-up noise. Each Worker's modules are handed to Miniflare listed with
+// their contents, as wrangler dev does with its bundle, and each copy's .wasm differs by a
+// custom section (V8 shares compiled code between isolates given the same bytes; a Worker's
+// cold start does not). Part of the start-up is Miniflare's own, in Node, encoding the
+// modules into workerd's config (about 2 ms per copy for the .wasm): the workerd process's
+// CPU time per Worker is given beside it, the part a deployed Worker pays.
+// With --discover, Miniflare finds the modules itself from scriptPath and modulesRules, as
+// before: it then parses each copy's JS in Node to follow its imports (about 4 ms per copy
+// for the workerd entry), which neither wrangler nor a deployment does.
 //
 //   node bench/cold-start.mjs            20 Node samples per variant; workerd 16 x 1 Worker, 8 x 10
 //   node bench/cold-start.mjs --quick    2 and 1: only checks that it runs
+//   options: --samples N --workerd-samples N --workerd-copies K --discover
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -22,11 +31,13 @@ import { pathToFileURL } from "node:url";
 import { Miniflare } from "miniflare";
 import { flag, load, median, option, PKG, quantile, ROOT, saveResult, startServer, table, version } from "./lib.mjs";
 import { MODULE_RULES, workerDir } from "./workerd-overhead.mjs";
+import { childPids, cpuMs, explicitModules } from "./cold-bisect.mjs";
 
 const QUICK = flag("--quick");
 const NODE_SAMPLES = Number(option("--samples", QUICK ? 2 : 20));
 const WORKERD_SAMPLES = Number(option("--workerd-samples", QUICK ? 1 : 16));
 const WORKERD_COPIES = Number(option("--workerd-copies", QUICK ? 2 : 10));
+const DISCOVER = flag("--discover");
 
 // What each fresh process imports (its first call is the same shape for all).
 const EMPTY = resolve(ROOT, "target/bench-cold/empty.mjs");
@@ -93,10 +104,13 @@ export default { async fetch(req) { const t = new URL(req.url).searchParams.get(
 // each loads the modules and compiles the wasm), ready, then a first request to each copy.
 // With k > 1 the per-Worker cost stands k times above Miniflare's own start-up noise.
 async function sampleWorkerd(name, scriptPath, url, k) {
+  const before = new Set(childPids());
   const t0 = performance.now();
   const workers = Array.from({ length: k }, (_, i) => ({
-    name: `w${i}`, modules: true, scriptPath, modulesRules: MODULE_RULES, compatibilityDate: "2025-01-01",
-    routes: [`w${i}.bench.local/*`],
+    name: `w${i}`, compatibilityDate: "2025-01-01", routes: [`w${i}.bench.local/*`],
+    ...(DISCOVER
+      ? { modules: true, scriptPath, modulesRules: MODULE_RULES }
+      : { modulesRoot: dirname(resolve(scriptPath)), modules: explicitModules(scriptPath, `${i}-${Math.random()}`) }),
   }));
   const mf = new Miniflare({ workers });
   try {
@@ -108,7 +122,8 @@ async function sampleWorkerd(name, scriptPath, url, k) {
       if (!text.startsWith("ok ")) throw new Error(`${name}: ${text.slice(0, 200)}`);
     }
     const t2 = performance.now();
-    return { readyMs: t1 - t0, firstMs: t2 - t1, totalMs: t2 - t0 };
+    const workerdCpuMs = childPids().filter((p) => !before.has(p)).map(cpuMs).reduce((a, b) => a + b, 0);
+    return { readyMs: t1 - t0, firstMs: t2 - t1, totalMs: t2 - t0, workerdCpuMs };
   } finally {
     await mf.dispose();
   }
@@ -133,7 +148,7 @@ async function workerdColdStart(url, k, samplesWanted) {
   ]);
   // Per Worker: the difference of medians over k (and its ready / first-request parts).
   const per = (key) => (med("retryFetch", key) - med("fetch", key)) / k;
-  return { k, samples: samplesWanted, rows, perWorker: per("totalMs"), perReady: per("readyMs"), perFirst: per("firstMs") };
+  return { k, samples: samplesWanted, rows, perWorker: per("totalMs"), perReady: per("readyMs"), perFirst: per("firstMs"), perCpu: per("workerdCpuMs") };
 }
 
 async function main() {
@@ -161,8 +176,9 @@ async function main() {
   console.log(`\nworkerd (Miniflare ${version("miniflare")}): a fresh Miniflare per sample running 1 Worker (${workerd[0].samples} samples each), then ${workerd[1].k} copies of the Worker (each its own isolate; ${workerd[1].samples} samples each), alternating. Times in ms (medians).\n`);
   console.log(table(["Miniflare running", "new Miniflare → ready", "first request to each (one fetch inside)", "total", "total IQR"], [...workerd[0].rows, ...workerd[1].rows]));
   const [one, many] = workerd;
-  console.log(`\nworkerd: edge-retry adds **${f(many.perWorker)} ms per Worker** measured on ${many.k} copies (start-up ${f(many.perReady)} ms, first request ${f(many.perFirst)} ms); with one Worker the difference of medians is ${f(one.perWorker)} ms, within Miniflare's own start-up noise (see the IQRs).`);
-  if (!QUICK) saveResult("cold-start", { nodeVsFetchMs: nodeWarm.vsFetch, nodeColdVsFetchMs: node.vsFetch, nodeVsEmptyMs: nodeWarm.vsEmpty, workerdPerWorkerMs: many.perWorker, workerdOneWorkerMs: one.perWorker });
+  const how = DISCOVER ? "Miniflare finding the modules from scriptPath (it parses the JS per copy)" : "modules listed as wrangler dev does, each copy's wasm bytes distinct";
+  console.log(`\nworkerd (${how}): edge-retry adds **${f(many.perWorker)} ms per Worker** measured on ${many.k} copies (start-up ${f(many.perReady)} ms, first request ${f(many.perFirst)} ms), and ${f(many.perCpu)} ms of CPU time in the workerd process (the rest of the wall time is mostly Miniflare's own work in Node); with one Worker the difference of medians is ${f(one.perWorker)} ms, within Miniflare's own start-up noise (see the IQRs).`);
+  if (!QUICK) saveResult("cold-start", { nodeVsFetchMs: nodeWarm.vsFetch, nodeColdVsFetchMs: node.vsFetch, nodeVsEmptyMs: nodeWarm.vsEmpty, workerdPerWorkerMs: many.perWorker, workerdCpuPerWorkerMs: many.perCpu, workerdOneWorkerMs: one.perWorker, workerdModules: DISCOVER ? "discovered" : "listed" });
 }
 
 await main();
