@@ -91,7 +91,9 @@ async function nodeColdStart(url, names, samplesWanted, warm) {
     `${f(quantile(samples[n].map((s) => s.totalMs), 0.25))} – ${f(quantile(samples[n].map((s) => s.totalMs), 0.75))}`,
     n === "fetch" ? "—" : `**${f(paired(n, "fetch"))}**`,
   ]);
-  return { rows, samples: samplesWanted, vsFetch: paired("retryFetch", "fetch"), vsEmpty: paired("retryFetch", EMPTY_NAME) };
+  const peers = names.filter((n) => n !== "fetch" && n !== "retryFetch" && n !== EMPTY_NAME);
+  const peersVsFetch = Object.fromEntries(peers.map((n) => [n, paired(n, "fetch")]));
+  return { rows, samples: samplesWanted, vsFetch: paired("retryFetch", "fetch"), vsEmpty: names.includes(EMPTY_NAME) ? paired("retryFetch", EMPTY_NAME) : NaN, peersVsFetch };
 }
 
 const WORKERS = {
@@ -178,7 +180,7 @@ async function main() {
   const [one, many] = workerd;
   const how = DISCOVER ? "Miniflare finding the modules from scriptPath (it parses the JS per copy)" : "modules listed as wrangler dev does, each copy's wasm bytes distinct";
   console.log(`\nworkerd (${how}): edge-retry adds **${f(many.perWorker)} ms per Worker** measured on ${many.k} copies (start-up ${f(many.perReady)} ms, first request ${f(many.perFirst)} ms), and ${f(many.perCpu)} ms of CPU time in the workerd process (the rest of the wall time is mostly Miniflare's own work in Node); with one Worker the difference of medians is ${f(one.perWorker)} ms, within Miniflare's own start-up noise (see the IQRs).`);
-  if (!QUICK) saveResult("cold-start", { nodeVsFetchMs: nodeWarm.vsFetch, nodeColdVsFetchMs: node.vsFetch, nodeVsEmptyMs: nodeWarm.vsEmpty, workerdPerWorkerMs: many.perWorker, workerdCpuPerWorkerMs: many.perCpu, workerdOneWorkerMs: one.perWorker, workerdModules: DISCOVER ? "discovered" : "listed" });
+  if (!QUICK) saveResult("cold-start", { nodeVsFetchMs: nodeWarm.vsFetch, nodeColdVsFetchMs: node.vsFetch, nodeColdPeersVsFetchMs: node.peersVsFetch, nodeVsEmptyMs: nodeWarm.vsEmpty, workerdPerWorkerMs: many.perWorker, workerdCpuPerWorkerMs: many.perCpu, workerdOneWorkerMs: one.perWorker, workerdModules: DISCOVER ? "discovered" : "listed" });
 }
 
 await main();

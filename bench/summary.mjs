@@ -55,11 +55,18 @@ if (z) {
 }
 const c = read("cold-start");
 if (c) {
-  rows.push(["Node cold start (import + first call) over a plain fetch", "< 5 ms", `${c.nodeVsFetchMs.toFixed(1)} ms with undici warmed (${c.nodeColdVsFetchMs.toFixed(1)} ms in fully cold processes; ${c.nodeVsEmptyMs.toFixed(1)} ms over importing an empty module)`, verdict(c.nodeVsFetchMs < 5)]);
-  rows.push(["workerd cold start (Worker start + first request) over a plain Worker", "< 5 ms", `${c.workerdPerWorkerMs.toFixed(1)} ms per Worker (10 copies; one Worker alone: ${c.workerdOneWorkerMs.toFixed(1)} ms, within noise)`, verdict(c.workerdPerWorkerMs < 5)]);
+  // Issue 8's targets: Node at or below the fastest peer (fully cold processes, where the
+  // peers are measured too); workerd within 2 ms of a plain Worker.
+  const peers = Object.entries(c.nodeColdPeersVsFetchMs ?? {}).filter(([n]) => n === "p-retry" || n === "fetch-retry");
+  const fastest = peers.length ? Math.min(...peers.map(([, ms]) => ms)) : NaN;
+  rows.push(["Node cold start (import + first call) over a plain fetch, fully cold", "at or below p-retry, fetch-retry", `${c.nodeColdVsFetchMs.toFixed(1)} ms (${peers.map(([n, ms]) => `${n} ${ms.toFixed(1)}`).join(", ")}); ${c.nodeVsFetchMs.toFixed(1)} ms with undici warmed`, verdict(c.nodeColdVsFetchMs <= fastest)]);
+  const how = c.workerdModules === "discovered" ? "Miniflare parsing each copy's JS" : "modules listed as wrangler dev does";
+  const cpu = c.workerdCpuPerWorkerMs != null ? `; ${c.workerdCpuPerWorkerMs.toFixed(1)} ms of workerd CPU` : "";
+  rows.push(["workerd cold start (Worker start + first request) over a plain Worker", "within 2 ms", `${c.workerdPerWorkerMs.toFixed(1)} ms per Worker (10 copies, ${how}${cpu}; one Worker alone: ${c.workerdOneWorkerMs.toFixed(1)} ms, within noise)`, verdict(c.workerdPerWorkerMs <= 2)]);
 }
+const CORE_TARGETS = { success_call: 50, retry_503_backoff: 100, retry_503_retry_after_seconds: 100, retry_503_retry_after_date: 100 };
 for (const id of ["success_call", "retry_503_backoff", "retry_503_retry_after_seconds", "retry_503_retry_after_date"]) {
   const ns = criterion(id);
-  if (ns != null) rows.push([`core decision: \`${id}\` (criterion median, native)`, "< 100 ns", `${ns.toFixed(0)} ns`, verdict(ns < 100)]);
+  if (ns != null) rows.push([`core decision: \`${id}\` (criterion median, native)`, `< ${CORE_TARGETS[id]} ns`, `${ns.toFixed(0)} ns`, verdict(ns < CORE_TARGETS[id])]);
 }
 console.log(table(["target", "goal", "measured", "verdict"], rows));
