@@ -20,8 +20,7 @@
 //! clock, never in its future. (A forward step is time passing, as it must be.)
 
 use super::policy::BreakerSettings;
-
-const BUCKETS: usize = 10;
+use super::window::{BUCKETS, Cursor};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Bucket {
@@ -88,9 +87,9 @@ pub struct Snapshot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaker {
     state: State,
-    /// The settings' `windowMs` and bucket width, as last recorded with.
-    window_ms: u64,
-    width_ms: u64,
+    /// The settings' `windowMs` and bucket width, as last recorded with, and where the last
+    /// outcome went.
+    cursor: Cursor,
     buckets: [Bucket; BUCKETS],
     /// Which round of probes is current: bumped when a half-open period starts, so a late
     /// probe of an earlier round can neither free a slot nor decide the state of this one.
@@ -105,18 +104,13 @@ impl Default for Breaker {
     fn default() -> Self {
         Breaker {
             state: State::Closed,
-            window_ms: 0,
-            width_ms: 1,
+            cursor: Cursor::default(),
             buckets: [Bucket::default(); BUCKETS],
             probe_epoch: 0,
             offset: 0,
             latest: 0,
         }
     }
-}
-
-fn bucket_width(settings: &BreakerSettings) -> u64 {
-    settings.window_ms.div_ceil(BUCKETS as u64).max(1)
 }
 
 impl Breaker {
@@ -138,7 +132,7 @@ impl Breaker {
     /// Outcomes in the window ending at breaker time `t`, as (successes, failures): the
     /// buckets whose slice started less than `windowMs` ago.
     fn window_counts(&self, t: u64, window_ms: u64) -> (u32, u32) {
-        let width = self.width_ms;
+        let width = self.cursor.width();
         self.buckets
             .iter()
             .filter(|b| {
@@ -149,16 +143,13 @@ impl Breaker {
     }
 
     fn count(&mut self, settings: &BreakerSettings, t: u64, failure: bool) {
-        let width = bucket_width(settings);
-        if width != self.width_ms {
+        let before = self.cursor.width();
+        let (width, slice, index) = self.cursor.locate(settings.window_ms, t);
+        if width != before {
             // The window's size changed: old slices no longer line up, start afresh. (A key's
             // state belongs to one set of settings, see `Engine`; this is only a safeguard.)
-            self.width_ms = width;
             self.buckets = [Bucket::default(); BUCKETS];
         }
-        self.window_ms = settings.window_ms;
-        let slice = t / width;
-        let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if bucket.slice != slice {
                 *bucket = Bucket { slice, successes: 0, failures: 0 };
@@ -296,7 +287,7 @@ impl Breaker {
 
     pub fn snapshot(&self, now: u64) -> Snapshot {
         let t = self.time(now);
-        let (successes, failures) = self.window_counts(t, self.window_ms);
+        let (successes, failures) = self.window_counts(t, self.cursor.window_ms());
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
             State::Open { opened_at, half_open_at, .. } if t < half_open_at => {

@@ -31,6 +31,11 @@ impl Cursor {
         self.window_ms
     }
 
+    /// 0 before the first time is located.
+    pub fn width(&self) -> u64 {
+        self.width
+    }
+
     /// The bucket width for `window_ms`, and the slice holding `now` and that slice's bucket.
     pub fn locate(&mut self, window_ms: u64, now: u64) -> (u64, u64, usize) {
         if window_ms != self.window_ms || now.wrapping_sub(self.start) >= self.width {
