@@ -52,14 +52,17 @@ impl Cursor {
 }
 
 /// The totals of the buckets whose slices are in `lo..=hi`: the last range read, kept by
-/// [`Window::add`] while its buckets only grow, so reading it again scans no bucket. (Adding
-/// saturating to the totals is exact: a bucket that saturates puts them past `u32::MAX` too.
-/// The default is exact as well: every bucket is empty.)
+/// [`Window::add`] while its buckets only grow, so reading it again scans no bucket. Summed in
+/// `u64` and saturated when read, which is exact: they differ from the buckets' sum only when a
+/// bucket saturated, and then both are past `u32::MAX`. (The default is exact: every bucket
+/// is empty.) Whole words: a read right after an add is forwarded from its store (two `u32`s
+/// written apart and read as one word stall it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Sums {
     lo: u64,
     hi: u64,
-    totals: [u32; 2],
+    first: u64,
+    second: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,6 +98,10 @@ fn counted_slices(width: u64, window_ms: u64, now: u64, hi: u64) -> Option<(u64,
     Some((lo, hi))
 }
 
+fn narrow(total: u64) -> u32 {
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
+
 fn plus([a, b]: [u32; 2], [more_a, more_b]: [u32; 2]) -> [u32; 2] {
     [a.saturating_add(more_a), b.saturating_add(more_b)]
 }
@@ -113,7 +120,9 @@ impl Window {
             bucket.counts = plus(bucket.counts, add);
             let sums = &mut self.sums;
             if slice >= sums.lo && slice <= sums.hi {
-                sums.totals = plus(sums.totals, add);
+                let [a, b] = add;
+                sums.first = sums.first.saturating_add(u64::from(a));
+                sums.second = sums.second.saturating_add(u64::from(b));
             }
         }
     }
@@ -124,15 +133,17 @@ impl Window {
         let Some((lo, hi)) = counted_slices(width, window_ms, now, hi) else { return [0, 0] };
         if (lo, hi) != (self.sums.lo, self.sums.hi) {
             // Plain loops: the wasm is built for size, where iterator adaptors stay calls.
-            let mut totals = [0, 0];
+            let (mut first, mut second) = (0u64, 0u64);
             for bucket in &self.buckets {
                 if bucket.slice >= lo && bucket.slice <= hi {
-                    totals = plus(totals, bucket.counts);
+                    let [a, b] = bucket.counts;
+                    first += u64::from(a);
+                    second += u64::from(b);
                 }
             }
-            self.sums = Sums { lo, hi, totals };
+            self.sums = Sums { lo, hi, first, second };
         }
-        self.sums.totals
+        [narrow(self.sums.first), narrow(self.sums.second)]
     }
 
     /// [`Window::add`], then [`Window::totals`] at the same `now`.
