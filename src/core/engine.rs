@@ -148,6 +148,7 @@ impl Engine {
 
     /// Where the state of `key` for calls with `policy` is, to reach it through
     /// [`Engine::state`]. Makes no state: a call whose policy needs none never has one made.
+    #[inline]
     pub fn place(&self, key: &str, policy: &Policy) -> Place {
         self.keys.place(key, &self.variant(policy))
     }
