@@ -1,10 +1,10 @@
 //! Two counts of one key over the last `window_ms`, in ten buckets of a tenth of it (rounded
-//! up), so memory is fixed whatever the traffic. Used by storm detection (attempts, retries)
-//! and the retry cap (calls, retries).
+//! up), so memory is fixed whatever the traffic. Used by storm detection (attempts, retries),
+//! the retry cap (calls, retries) and the breaker (successes, failures).
 
 use core::num::NonZeroU64;
 
-pub const BUCKETS: usize = 10;
+const BUCKETS: usize = 10;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Bucket {
@@ -16,7 +16,7 @@ struct Bucket {
 /// last found in: a later time in the same slice costs a subtraction, not a division. Any
 /// time may come next (a clock stepping back, another `window_ms`); that costs a division.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cursor {
+struct Cursor {
     window_ms: u64,
     /// 0: nothing located yet.
     width: u64,
@@ -27,17 +27,8 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn window_ms(&self) -> u64 {
-        self.window_ms
-    }
-
-    /// 0 before the first time is located.
-    pub fn width(&self) -> u64 {
-        self.width
-    }
-
     /// The bucket width for `window_ms`, and the slice holding `now` and that slice's bucket.
-    pub fn locate(&mut self, window_ms: u64, now: u64) -> (u64, u64, usize) {
+    fn locate(&mut self, window_ms: u64, now: u64) -> (u64, u64, usize) {
         if window_ms != self.window_ms || now.wrapping_sub(self.start) >= self.width {
             let width = match NonZeroU64::new(self.width) {
                 Some(width) if window_ms == self.window_ms => width,
@@ -144,6 +135,18 @@ impl Window {
             self.sums = Sums { lo, hi, first, second };
         }
         [narrow(self.sums.first), narrow(self.sums.second)]
+    }
+
+    /// The `window_ms` last located with (0 before any).
+    pub fn window_ms(&self) -> u64 {
+        self.cursor.window_ms
+    }
+
+    /// Empties the window when `window_ms` has buckets of another width than it holds.
+    pub fn keep_width(&mut self, window_ms: u64) {
+        if window_ms != self.cursor.window_ms && width_of(window_ms).get() != self.cursor.width {
+            *self = Window::default();
+        }
     }
 
     /// [`Window::add`], then [`Window::totals`] at the same `now`.
