@@ -125,8 +125,11 @@ impl Window {
         if (lo, hi) != (self.sums.lo, self.sums.hi) {
             // Plain loops: the wasm is built for size, where iterator adaptors stay calls.
             let (mut first, mut second) = (0u64, 0u64);
+            // One comparison a bucket: `lo..=hi` holds `hi + 1 - lo` slices (`lo <= hi + 1`,
+            // and `hi < u64::MAX` as `now` is).
+            let slices = hi + 1 - lo;
             for bucket in &self.buckets {
-                if bucket.slice >= lo && bucket.slice <= hi {
+                if bucket.slice.wrapping_sub(lo) < slices {
                     let [a, b] = bucket.counts;
                     first += u64::from(a);
                     second += u64::from(b);
