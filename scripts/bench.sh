@@ -93,7 +93,7 @@ say "<= 16 KB gzip; cold start < 5 ms; one core decision < 100 ns. The verdicts 
 say "of the run) are in [Summary](#summary)."
 
 CRITERION=(cargo bench --quiet --bench decision -- --noplot)
-header "Core decision cost (criterion, native, release profile: opt-level z, LTO)" "${CRITERION[@]}"
+header "Core decision cost (criterion, native, bench profile: opt-level 3, LTO)" "${CRITERION[@]}"
 mkdir -p target/bench-results
 "${CRITERION[@]}" > target/bench-results/criterion.log 2>&1 || { tail -n 40 target/bench-results/criterion.log; exit 1; }
 node bench/summary.mjs --criterion >> "$TMP"

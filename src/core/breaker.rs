@@ -20,16 +20,7 @@
 //! clock, never in its future. (A forward step is time passing, as it must be.)
 
 use super::policy::BreakerSettings;
-
-const BUCKETS: usize = 10;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Bucket {
-    /// Which slice of time (breaker time / width) these counts belong to.
-    slice: u64,
-    successes: u32,
-    failures: u32,
-}
+use super::window::Window;
 
 /// Times are the breaker's own (see the module comment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,10 +79,8 @@ pub struct Snapshot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaker {
     state: State,
-    /// The settings' `windowMs` and bucket width, as last recorded with.
-    window_ms: u64,
-    width_ms: u64,
-    buckets: [Bucket; BUCKETS],
+    /// Successes and failures, in breaker time, with the settings' `windowMs` as last recorded.
+    window: Window,
     /// Which round of probes is current: bumped when a half-open period starts, so a late
     /// probe of an earlier round can neither free a slot nor decide the state of this one.
     probe_epoch: u32,
@@ -103,20 +92,8 @@ pub struct Breaker {
 
 impl Default for Breaker {
     fn default() -> Self {
-        Breaker {
-            state: State::Closed,
-            window_ms: 0,
-            width_ms: 1,
-            buckets: [Bucket::default(); BUCKETS],
-            probe_epoch: 0,
-            offset: 0,
-            latest: 0,
-        }
+        Breaker { state: State::Closed, window: Window::default(), probe_epoch: 0, offset: 0, latest: 0 }
     }
-}
-
-fn bucket_width(settings: &BreakerSettings) -> u64 {
-    settings.window_ms.div_ceil(BUCKETS as u64).max(1)
 }
 
 impl Breaker {
@@ -135,40 +112,11 @@ impl Breaker {
         self.latest
     }
 
-    /// Outcomes in the window ending at breaker time `t`, as (successes, failures): the
-    /// buckets whose slice started less than `windowMs` ago.
-    fn window_counts(&self, t: u64, window_ms: u64) -> (u32, u32) {
-        let width = self.width_ms;
-        self.buckets
-            .iter()
-            .filter(|b| {
-                let start = b.slice.saturating_mul(width);
-                start <= t && start.saturating_add(window_ms) > t && (b.successes | b.failures) != 0
-            })
-            .fold((0u32, 0u32), |(s, f), b| (s.saturating_add(b.successes), f.saturating_add(b.failures)))
-    }
-
     fn count(&mut self, settings: &BreakerSettings, t: u64, failure: bool) {
-        let width = bucket_width(settings);
-        if width != self.width_ms {
-            // The window's size changed: old slices no longer line up, start afresh. (A key's
-            // state belongs to one set of settings, see `Engine`; this is only a safeguard.)
-            self.width_ms = width;
-            self.buckets = [Bucket::default(); BUCKETS];
-        }
-        self.window_ms = settings.window_ms;
-        let slice = t / width;
-        let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
-        if let Some(bucket) = self.buckets.get_mut(index) {
-            if bucket.slice != slice {
-                *bucket = Bucket { slice, successes: 0, failures: 0 };
-            }
-            if failure {
-                bucket.failures = bucket.failures.saturating_add(1);
-            } else {
-                bucket.successes = bucket.successes.saturating_add(1);
-            }
-        }
+        // A window of another size starts afresh: old slices no longer line up. (A key's state
+        // belongs to one set of settings, see `Engine`; this is only a safeguard.)
+        self.window.keep_width(settings.window_ms);
+        self.window.add(settings.window_ms, t, [u32::from(!failure), u32::from(failure)]);
     }
 
     /// Opens for `openMs` from closed; a failed probe opens it again for twice the last
@@ -249,12 +197,13 @@ impl Breaker {
                     self.open(settings, t, previous);
                 } else {
                     self.state = State::Closed;
-                    self.buckets = [Bucket::default(); BUCKETS];
+                    self.window = Window::default();
                 }
             }
             State::Closed if failure => {
                 // On a failure only: a success never opens it (see the module comment).
-                let (successes, failures) = self.window_counts(t, settings.window_ms);
+                // The buckets whose slice started less than `windowMs` ago.
+                let [successes, failures] = self.window.totals(settings.window_ms, t);
                 let total = successes.saturating_add(failures);
                 // The ratio only once there are enough outcomes (no division before).
                 if total >= settings.minimum_requests
@@ -296,7 +245,9 @@ impl Breaker {
 
     pub fn snapshot(&self, now: u64) -> Snapshot {
         let t = self.time(now);
-        let (successes, failures) = self.window_counts(t, self.window_ms);
+        // Read from a copy: a snapshot changes nothing, not even the window's remembered sums.
+        let mut window = self.window.clone();
+        let [successes, failures] = window.totals(window.window_ms(), t);
         let (state, opened_at) = match self.state {
             State::Closed => (StateName::Closed, None),
             State::Open { opened_at, half_open_at, .. } if t < half_open_at => {
@@ -336,7 +287,7 @@ impl Breaker {
     /// counted. A local probe still out belongs to an earlier round and changes nothing.
     pub fn close_for_fleet(&mut self) {
         self.state = State::Closed;
-        self.buckets = [Bucket::default(); BUCKETS];
+        self.window = Window::default();
         self.probe_epoch = self.probe_epoch.wrapping_add(1);
     }
 }
@@ -571,5 +522,23 @@ mod tests {
                 assert_eq!(b.snapshot(at + window_ms + 4).failures, 0, "{window_ms} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn a_window_of_another_width_starts_afresh_and_a_snapshot_changes_nothing() {
+        let s = settings(); // windowMs 1000: buckets of 100 ms
+        let mut b = Breaker::default();
+        fill(&mut b, &s, 10, 2, 1);
+        let before = b.clone();
+        assert_eq!((b.snapshot(20).failures, b.snapshot(20).successes), (2, 1));
+        assert_eq!(b, before);
+        // 1005 ms has buckets of 101 ms: the old slices no longer line up.
+        let wider = BreakerSettings { window_ms: 1005, ..s };
+        b.record(&wider, 30, true, false);
+        assert_eq!((b.snapshot(30).failures, b.snapshot(30).successes), (1, 0));
+        // 999 ms keeps buckets of 100 ms: its outcomes stay.
+        let mut c = before.clone();
+        c.record(&BreakerSettings { window_ms: 999, ..s }, 30, true, false);
+        assert_eq!((c.snapshot(30).failures, c.snapshot(30).successes), (3, 1));
     }
 }

@@ -148,6 +148,7 @@ impl Engine {
 
     /// Where the state of `key` for calls with `policy` is, to reach it through
     /// [`Engine::state`]. Makes no state: a call whose policy needs none never has one made.
+    #[inline]
     pub fn place(&self, key: &str, policy: &Policy) -> Place {
         self.keys.place(key, &self.variant(policy))
     }
@@ -163,7 +164,9 @@ impl Engine {
     }
 
     /// Points `place` at its state, made if absent (the first step of a call on a new key, or
-    /// its state was dropped or moved meanwhile).
+    /// its state was dropped or moved meanwhile). Out of line: the usual visit stays a leaf.
+    #[cold]
+    #[inline(never)]
     fn find(&mut self, place: &mut Place, policy: &Policy) {
         let variant = self.variant(policy);
         self.keys.find_or_make_at(place, variant, maker(self.budget, variant));

@@ -45,7 +45,7 @@ impl RetryCap {
     }
 
     /// Whether one more retry at `now` keeps the key within the cap.
-    pub fn allows(&self, settings: &RetryCapSettings, now: u64) -> bool {
+    pub fn allows(&mut self, settings: &RetryCapSettings, now: u64) -> bool {
         let [calls, retries] = self.window.totals(settings.window_ms, now);
         calls < settings.minimum_calls
             || f64::from(retries.saturating_add(1)) <= settings.ratio * f64::from(calls)
