@@ -170,12 +170,14 @@ function send(fetchFn, input, init) {
   }
 }
 
-function rejected(error, fetchFn, input, url, init) {
+// [kind, error] for a fetch that rejected (or threw).
+export function rejected(error, fetchFn, input, url, init) {
   const foreign = fetchFn === globalThis.fetch && !(input instanceof Request) && isRequestLike(input);
   return [classifyRejection(error, url, init, foreign), error];
 }
 
-const answered = (response) => (isResponse(response) ? [RESPONSE, response] : [INVALID, notAResponse(response)]);
+// [kind, value] for what fetch resolved with.
+export const answered = (response) => (isResponse(response) ? [RESPONSE, response] : [INVALID, notAResponse(response)]);
 
 // `attempt` with no timeout and no signal (the common call): nothing can settle it but fetch,
 // so no timer, listener or promise of its own.

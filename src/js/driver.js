@@ -6,7 +6,7 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, answered, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
@@ -266,7 +266,18 @@ export function createRetryFetch(defaults) {
             const fetchFn = hooks.fetch || globalThis.fetch;
             const attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
             const sentAt = hooks.onAttempt ? Date.now() : 0;
-            [kind, value] = await attempt(fetchFn, input, init, body, instance.get(H.GET_PARAM, id), signal, url);
+            const timeoutMs = instance.get(H.GET_PARAM, id);
+            if (timeoutMs < 0 && !signal && body === undefined) {
+              // The common attempt (nothing but fetch can settle it), awaited here rather than
+              // through attempt(): one promise and one microtask fewer per call.
+              try {
+                [kind, value] = answered(await fetchFn.call(globalThis, input, init));
+              } catch (error) {
+                [kind, value] = rejected(error, fetchFn, input, url, init);
+              }
+            } else {
+              [kind, value] = await attempt(fetchFn, input, init, body, timeoutMs, signal, url);
+            }
             at = Date.now();
             if (hooks.onAttempt) {
               const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: at - sentAt };
