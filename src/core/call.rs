@@ -163,10 +163,24 @@ impl Call {
         began: u64,
         now: u64,
     ) -> (Call, Action) {
+        let place = engine.place(key, policy);
+        Call::start_at(engine, policy, place, repeatable, began, now)
+    }
+
+    /// [`Call::start_from`] for the key at `place` (from [`Engine::place`] with the same
+    /// policy, kept by a caller whose calls repeat a key): no lookup of the key.
+    pub fn start_at(
+        engine: &mut Engine,
+        policy: &Policy,
+        place: Place,
+        repeatable: bool,
+        began: u64,
+        now: u64,
+    ) -> (Call, Action) {
         engine.stats.counters.calls += 1;
         let began = began.min(now);
         let mut call = Call {
-            key: engine.place(key, policy),
+            key: place,
             started_at: began,
             deadline: policy.timeout_ms.map(|t| began.saturating_add(t)),
             attempts: 0,
@@ -187,6 +201,11 @@ impl Call {
         };
         let action = call.send(engine, policy, now);
         (call, action)
+    }
+
+    /// Where the call's key state is, as its last step found it.
+    pub fn place(&self) -> &Place {
+        &self.key
     }
 
     pub fn attempts(&self) -> u32 {

@@ -62,6 +62,7 @@ use crate::core::options::{self, OptionError, Scope};
 use crate::core::origin;
 use crate::core::policy::{Jitter, Policy};
 use crate::core::presets::PRESETS;
+use crate::core::registry::Place;
 use crate::core::rng::SplitMix64;
 
 // Action codes, as driver.js reads them.
@@ -114,6 +115,10 @@ pub struct Instance {
     snapshot: [f64; 3],
     /// The event `nextEvent` took last.
     event: Option<Event>,
+    /// Where the state of `key` is for calls with this policy, as the last `start` found it:
+    /// calls mostly repeat a key and a policy, so the next one needs no lookup. Cleared when
+    /// the key or the engine changes; a place gone stale is found again by the engine.
+    place: Option<(Rc<Policy>, Place)>,
     /// Per-call options seen lately, as bytes, with the policy they gave; once full, the
     /// entry at `recent_next` is the oldest.
     recent: Vec<(Vec<u8>, Rc<Policy>)>,
@@ -149,6 +154,7 @@ impl Instance {
             method: String::new(),
             snapshot: [0.0; 3],
             event: None,
+            place: None,
             recent: Vec::new(),
             recent_next: 0,
         }
@@ -160,6 +166,7 @@ impl Instance {
         match self.read(defaults, &Policy::default(), Scope::Defaults) {
             Ok(policy) => {
                 self.engine = Engine::with_defaults(&policy);
+                self.place = None;
                 self.recent.clear();
                 self.recent_next = 0;
                 self.single = Rc::new(single_attempt(&policy));
@@ -247,8 +254,20 @@ impl Instance {
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
         let method = METHODS.get(method as usize).copied().unwrap_or(self.method.as_str());
         let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
+        let place = match &self.place {
+            Some((policy, place)) if Rc::ptr_eq(policy, &slot.policy) => place.clone(),
+            _ => {
+                let place = self.engine.place(&self.key, &slot.policy);
+                self.place = Some((slot.policy.clone(), place.clone()));
+                place
+            }
+        };
         let (call, action) =
-            Call::start_from(&mut self.engine, &slot.policy, &self.key, repeatable, began as u64, now as u64);
+            Call::start_at(&mut self.engine, &slot.policy, place, repeatable, began as u64, now as u64);
+        // The first step may have found the state elsewhere, or made it.
+        if let Some((_, kept)) = self.place.as_mut() {
+            kept.clone_from(call.place());
+        }
         let hedged = call.is_hedged();
         slot.call = Some(call);
         slot.action = action;
@@ -343,6 +362,9 @@ impl Instance {
     /// `start` given a code past METHODS.
     #[wasm_bindgen(js_name = setText)]
     pub fn set_text(&mut self, which: u32, text: &str) {
+        if which == TEXT_KEY {
+            self.place = None;
+        }
         let into = if which == TEXT_KEY { &mut self.key } else { &mut self.method };
         into.clear();
         into.push_str(text);
