@@ -67,9 +67,13 @@ test("at the limit: no hedge while six attempts wait for headers", async () => {
   const slow = Array.from({ length: 6 }, () => ({ status: 200, body: "slow", delayMs: 600 }));
   srv.script(path, [...slow, { status: 200, body: "fast" }]);
   const out = await many({ url: srv.url(path), n: 6, retry: { ...HEDGE, budget: false } });
-  assert.ok(out.results.every((r) => r.status === 200 && r.body === "slow"), JSON.stringify(out.results));
-  assert.equal(out.stats.hedges, 0, "no hedge past the limit");
-  assert.equal(srv.requests(path).length, 6);
+  assert.ok(out.results.every((r) => r.status === 200), JSON.stringify(out.results));
+  // Nothing else reached the server while the six waited. (Once the first of them answers, a
+  // hedge may go by the rule: the six answer a few ms apart, as they were sent, and a hedge
+  // timer set again can fire in between.)
+  const arrivals = srv.requests(path).map((q) => q.at).sort((a, b) => a - b);
+  const whileSixWaited = arrivals.filter((at) => at < arrivals[0] + 600);
+  assert.equal(whileSixWaited.length, 6, `no hedge past the limit: ${JSON.stringify(arrivals.map((at) => at - arrivals[0]))}`);
   // Three calls: three first attempts and three hedges, six waiting at most.
   const three = uniquePath("w-three");
   srv.script(three, [...slow.slice(0, 3), { status: 200, body: "fast" }]);
