@@ -90,7 +90,7 @@ struct Slot {
     policy: Rc<Policy>,
     call: Option<Call>,
     action: Action,
-    /// A hedged call: the attempt whose outcome `outcome` reports next (set by `answered`).
+    /// A hedged call: the attempt whose outcome `outcome` reports next (set by SET_ANSWERED).
     answered: u32,
 }
 
@@ -111,7 +111,7 @@ pub struct Instance {
     /// The key and (for a method not in METHODS) the method of the next `start`.
     key: String,
     method: String,
-    /// The breaker snapshot last asked for (`breaker`, then `breakerCount`).
+    /// The breaker snapshot last asked for (`breaker`, then GET_BREAKER).
     snapshot: [f64; 3],
     /// The event `nextEvent` took last.
     event: Option<Event>,
@@ -303,7 +303,7 @@ impl Instance {
     }
 
     /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5): its state
-    /// (0 closed, 1 open, 2 half-open); `breakerCount` then gives the rest.
+    /// (0 closed, 1 open, 2 half-open); GET_BREAKER then gives the rest.
     pub fn breaker(&mut self, key: &str, now: f64) -> u32 {
         let snap = self.engine.breaker_snapshot(key, now as u64);
         self.snapshot = [
@@ -621,7 +621,7 @@ impl Instance {
             self.slots.get_mut(id as usize).and_then(Option::as_mut)
         {
             if call.is_hedged() {
-                // Several attempts may be out: the one `answered` named.
+                // Several attempts may be out: the one SET_ANSWERED named.
                 let reported =
                     call.on_outcome_of(&mut self.engine, policy, *answered, outcome, hints, now as u64, rnd);
                 return match reported {
@@ -774,12 +774,12 @@ const PENDING: u32 = 8;
 const NO_HEDGE: u32 = 9;
 
 impl Instance {
-    /// After a SEND of a hedged call: ms until `hedge` may be asked, or -1 for no hedge.
+    /// After a SEND of a hedged call: ms until ACT_HEDGE may be asked, or -1 for no hedge.
     pub fn hedge_after(&self, id: u32) -> f64 {
         self.slot(id).and_then(|s| s.call.as_ref()).and_then(Call::hedge_after).map_or(-1.0, |ms| ms as f64)
     }
 
-    /// The hedge delay has passed: SEND (the hedge; `attempt` and `param` give its number
+    /// The hedge delay has passed: SEND (the hedge; GET_ATTEMPT and GET_PARAM give its number
     /// and timeout), NO_HEDGE, or MISUSE.
     pub fn hedge(&mut self, id: u32, now: f64) -> u32 {
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
