@@ -59,7 +59,9 @@ test("the hedge wins and the loser's connection closes", async () => {
 test("no hedge for a fast answer, an unkeyed POST, an empty budget or maxAttempts: 1", async () => {
   const fast = uniquePath("b-fast");
   srv.script(fast, [{ status: 200, body: "ok" }]);
-  assert.equal((await hedgedCall({ url: srv.url(fast), defaults: HEDGE })).stats.hedges, 0);
+  // A hedge delay well past a loopback answer, so that a slow moment of the machine cannot
+  // make the fast answer late (with 30 ms, CI once saw it miss).
+  assert.equal((await hedgedCall({ url: srv.url(fast), defaults: { ...HEDGE, hedge: { delayMs: 500 } } })).stats.hedges, 0);
   for (const [name, defaults, init] of [
     ["post", HEDGE, { method: "POST", body: "x" }],
     ["budget", { ...HEDGE, budget: { capacity: 0 } }, {}],
