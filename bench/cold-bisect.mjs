@@ -91,14 +91,20 @@ export function explicitModules(scriptPath, salt) {
   return out;
 }
 
-async function sample(scriptPath, url, k) {
+// One sample: a fresh Miniflare running `k` copies of the Worker at `scriptPath` (each its own
+// isolate, so each loads the modules and compiles the wasm), ready, then a first request to
+// each copy. `listed`: the modules handed over as wrangler dev does (else Miniflare finds them
+// from scriptPath); `distinct`: each copy's wasm bytes differ. Wall times, Node's CPU and the
+// CPU of the workerd processes started meanwhile, in ms. (bench/cold-start.mjs uses it too.)
+export async function sampleCopies(scriptPath, url, k, { listed, distinct, label = scriptPath }) {
   const before = new Set(childPids());
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const workers = Array.from({ length: k }, (_, i) => ({
-    name: `w${i}`, compatibilityDate: "2025-01-01",
-    ...(EXPLICIT ? { modulesRoot: dirname(resolve(scriptPath)), modules: explicitModules(scriptPath, DISTINCT ? `${i}-${Math.random()}` : undefined) } : { modules: true, scriptPath, modulesRules: MODULE_RULES }),
-    routes: [`w${i}.bench.local/*`],
+    name: `w${i}`, compatibilityDate: "2025-01-01", routes: [`w${i}.bench.local/*`],
+    ...(listed
+      ? { modulesRoot: dirname(resolve(scriptPath)), modules: explicitModules(scriptPath, distinct ? `${i}-${Math.random()}` : undefined) }
+      : { modules: true, scriptPath, modulesRules: MODULE_RULES }),
   }));
   const mf = new Miniflare({ workers });
   try {
@@ -107,16 +113,18 @@ async function sample(scriptPath, url, k) {
     for (let i = 0; i < k; i++) {
       const res = await mf.dispatchFetch(`http://w${i}.bench.local/?target=${encodeURIComponent(url)}`);
       const text = await res.text();
-      if (!text.startsWith("ok ")) throw new Error(text.slice(0, 300));
+      if (!text.startsWith("ok ")) throw new Error(`${label}: ${text.slice(0, 300)}`);
     }
     const t2 = performance.now();
     const c = process.cpuUsage(c0);
-    const workerd = childPids().filter((p) => !before.has(p)).map(cpuMs).reduce((a, b) => a + b, 0);
-    return { ready: t1 - t0, first: t2 - t1, total: t2 - t0, nodeCpu: (c.user + c.system) / 1000, workerdCpu: workerd };
+    const workerdCpuMs = childPids().filter((p) => !before.has(p)).map(cpuMs).reduce((a, b) => a + b, 0);
+    return { readyMs: t1 - t0, firstMs: t2 - t1, totalMs: t2 - t0, nodeCpuMs: (c.user + c.system) / 1000, workerdCpuMs };
   } finally {
     await mf.dispose();
   }
 }
+
+const sample = (scriptPath, url, k) => sampleCopies(scriptPath, url, k, { listed: EXPLICIT, distinct: DISTINCT });
 
 async function main() {
   const only = option("--only", null);
@@ -143,9 +151,9 @@ async function main() {
   console.log(`workerd via Miniflare (${EXPLICIT ? `modules listed, as wrangler dev does${DISTINCT ? "; each copy's wasm bytes distinct" : ""}` : "scriptPath + modulesRules: Miniflare parses the JS for imports"}): ${COPIES} copies of each Worker per sample, ${SAMPLES} samples, variants rotated; load average before ${loadBefore}, after ${load()}.`);
   console.log(`Per copy, minus the plain-fetch Worker of the same round: median (IQR) in ms.\n`);
   console.log(table(["Worker", "start-up", "first request", "total", "Node CPU", "workerd CPU"],
-    names.filter((n) => n !== "fetch").map((n) => [n, cell(n, "ready"), cell(n, "first"), cell(n, "total"), cell(n, "nodeCpu"), cell(n, "workerdCpu")])));
+    names.filter((n) => n !== "fetch").map((n) => [n, cell(n, "readyMs"), cell(n, "firstMs"), cell(n, "totalMs"), cell(n, "nodeCpuMs"), cell(n, "workerdCpuMs")])));
   const base = s.fetch;
-  console.log(`\nplain fetch Worker, whole sample (${COPIES} copies): total ${f(median(base.map((x) => x.total)))} ms, Node CPU ${f(median(base.map((x) => x.nodeCpu)))}, workerd CPU ${f(median(base.map((x) => x.workerdCpu)))}`);
+  console.log(`\nplain fetch Worker, whole sample (${COPIES} copies): total ${f(median(base.map((x) => x.totalMs)))} ms, Node CPU ${f(median(base.map((x) => x.nodeCpuMs)))}, workerd CPU ${f(median(base.map((x) => x.workerdCpuMs)))}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -28,10 +28,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Miniflare } from "miniflare";
 import { flag, load, median, option, PKG, quantile, ROOT, saveResult, startServer, table, version } from "./lib.mjs";
-import { MODULE_RULES, workerDir } from "./workerd-overhead.mjs";
-import { childPids, cpuMs, explicitModules } from "./cold-bisect.mjs";
+import { workerDir } from "./workerd-overhead.mjs";
+import { sampleCopies } from "./cold-bisect.mjs";
 
 const QUICK = flag("--quick");
 const NODE_SAMPLES = Number(option("--samples", QUICK ? 2 : 20));
@@ -102,34 +101,11 @@ const WORKERS = {
 export default { async fetch(req) { const t = new URL(req.url).searchParams.get("target"); const r = await retryFetch(t); return new Response(await r.text()); } };`,
 };
 
-// One sample: a fresh Miniflare running `k` copies of the Worker (each its own isolate, so
-// each loads the modules and compiles the wasm), ready, then a first request to each copy.
+// One sample: `k` copies of the Worker in a fresh Miniflare (cold-bisect.mjs's sampleCopies),
+// each copy's wasm bytes distinct unless Miniflare finds the modules itself (--discover).
 // With k > 1 the per-Worker cost stands k times above Miniflare's own start-up noise.
-async function sampleWorkerd(name, scriptPath, url, k) {
-  const before = new Set(childPids());
-  const t0 = performance.now();
-  const workers = Array.from({ length: k }, (_, i) => ({
-    name: `w${i}`, compatibilityDate: "2025-01-01", routes: [`w${i}.bench.local/*`],
-    ...(DISCOVER
-      ? { modules: true, scriptPath, modulesRules: MODULE_RULES }
-      : { modulesRoot: dirname(resolve(scriptPath)), modules: explicitModules(scriptPath, `${i}-${Math.random()}`) }),
-  }));
-  const mf = new Miniflare({ workers });
-  try {
-    await mf.ready;
-    const t1 = performance.now();
-    for (let i = 0; i < k; i++) {
-      const res = await mf.dispatchFetch(`http://w${i}.bench.local/?target=${encodeURIComponent(url)}`);
-      const text = await res.text();
-      if (!text.startsWith("ok ")) throw new Error(`${name}: ${text.slice(0, 200)}`);
-    }
-    const t2 = performance.now();
-    const workerdCpuMs = childPids().filter((p) => !before.has(p)).map(cpuMs).reduce((a, b) => a + b, 0);
-    return { readyMs: t1 - t0, firstMs: t2 - t1, totalMs: t2 - t0, workerdCpuMs };
-  } finally {
-    await mf.dispose();
-  }
-}
+const sampleWorkerd = (name, scriptPath, url, k) =>
+  sampleCopies(scriptPath, url, k, { listed: !DISCOVER, distinct: true, label: name });
 
 async function workerdColdStart(url, k, samplesWanted) {
   const paths = { fetch: workerDir("cold-fetch", WORKERS.fetch, false), retryFetch: workerDir("cold-retry", WORKERS.retryFetch) };
