@@ -5,7 +5,8 @@
 //   node bench/workerd-bisect.mjs [--rounds N] [--batch N]
 //
 // Variants: plain fetch; retryFetch; `attempt()` alone around fetch (the driver's fetch
-// wrapper, no wasm); the wasm bookkeeping alone (open/start before fetch, outcome/close after,
+// wrapper for attempts with a timeout, signal or body, no wasm; a plain call awaits fetch in
+// driver.js's run instead); the wasm bookkeeping alone (open/start before fetch, outcome/close after,
 // as the driver does, with no driver); a plain-JS wrapper with three async layers; and a
 // stub fetch (no I/O) with and without retryFetch, timed from Node, for the pure CPU cost.
 import { Miniflare } from "miniflare";

@@ -171,9 +171,9 @@ impl<V, T: PartialEq + Default> Registry<V, T> {
                     // one's index check formats a panic message, which links core::fmt.
                     let oldest =
                         self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
-                    if let Some(slot) = oldest.and_then(|i| self.entries.get_mut(i).map(|e| (i, e))) {
-                        *slot.1 = entry;
-                        return slot.0;
+                    if let Some((i, slot)) = oldest.and_then(|i| Some((i, self.entries.get_mut(i)?))) {
+                        *slot = entry;
+                        return i;
                     }
                 }
                 self.entries.push(entry);

@@ -102,9 +102,9 @@ export function discard(response) {
 // settles when fetch does, when its timeout fires or when the caller aborts, whichever comes
 // first, even with a custom fetch that ignores its signal (a response that comes after is
 // discarded). With a timeout, fetch gets an AbortController's signal that the caller's abort
-// also aborts.
+// also aborts. (An attempt with no timeout, signal or body can be settled by nothing but fetch:
+// driver.js awaits fetch itself for it, with `answered` and `rejected` below.)
 export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
-  if (timeoutMs < 0 && !signal && body === undefined) return plainAttempt(fetchFn, input, init, url);
   const controller = timeoutMs >= 0 ? new AbortController() : null;
   let attemptInit = init;
   if (body !== undefined || controller) {
@@ -178,12 +178,6 @@ export function rejected(error, fetchFn, input, url, init) {
 
 // [kind, value] for what fetch resolved with.
 export const answered = (response) => (isResponse(response) ? [RESPONSE, response] : [INVALID, notAResponse(response)]);
-
-// `attempt` with no timeout and no signal (the common call): nothing can settle it but fetch,
-// so no timer, listener or promise of its own.
-function plainAttempt(fetchFn, input, init, url) {
-  return send(fetchFn, input, init).then(answered, (error) => rejected(error, fetchFn, input, url, init));
-}
 
 // Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
 // can need the wait headers or a random number, so a success reads neither and passes only

@@ -362,10 +362,12 @@ impl Instance {
     /// `start` given a code past METHODS.
     #[wasm_bindgen(js_name = setText)]
     pub fn set_text(&mut self, which: u32, text: &str) {
-        if which == TEXT_KEY {
-            self.place = None;
-        }
-        let into = if which == TEXT_KEY { &mut self.key } else { &mut self.method };
+        let into = if which == TEXT_KEY {
+            self.place = None; // kept for the key it replaces
+            &mut self.key
+        } else {
+            &mut self.method
+        };
         into.clear();
         into.push_str(text);
     }
@@ -759,12 +761,7 @@ impl Instance {
 
     #[wasm_bindgen(js_name = fleetFailure)]
     pub fn fleet_failure(&self, kind: u32, status: u16) -> bool {
-        let outcome = match kind {
-            RESPONSE => Outcome::Response(status),
-            TIMEOUT => Outcome::Timeout,
-            _ => Outcome::NetworkError,
-        };
-        outcome.is_breaker_failure(&self.defaults)
+        outcome_of_kind(kind, status).is_breaker_failure(&self.defaults)
     }
 }
 
