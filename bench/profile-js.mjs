@@ -2,7 +2,9 @@
 // (resolves a fresh Response at once) under V8's sampling profiler, and prints self time by
 // function and by file, beside the same loop over the stub alone.
 //
-//   node bench/profile-js.mjs [--calls N] [--quick] [--named]
+//   node bench/profile-js.mjs [--calls N] [--quick] [--named] [--options]
+// --options: each call passes its options (`init.retry`, a fresh object each time), as the
+// README shows first.
 // --named: profile a package assembled from the current sources with the wasm's function
 // names kept (cargo build + wasm-bindgen --keep-debug + wasm-opt -Oz -g), so wasm frames
 // show as Rust functions.
@@ -21,7 +23,8 @@ if (flag("--child")) {
   const { createRetryFetch } = await import(new URL("node.js", `file://${PKG}/`).href);
   const BODY = "ok ".repeat(10);
   const stub = async () => new Response(BODY, { status: 200 });
-  const retryFetch = createRetryFetch({ fetch: stub });
+  const instance = createRetryFetch({ fetch: stub });
+  const retryFetch = flag("--options") ? (u) => instance(u, { retry: { maxAttempts: 3, baseDelayMs: 100 } }) : instance;
   const url = "http://127.0.0.1:1/ok";
   const loop = async function stubOnlyLoop(f) {
     for (let i = 0; i < CALLS; i++) await (await f(url)).text();
@@ -61,7 +64,7 @@ if (flag("--child")) {
   }
   const out = execFileSync(
     process.execPath,
-    ["--cpu-prof", "--cpu-prof-dir", DIR, "--cpu-prof-interval", "50", fileURLToPath(import.meta.url), "--child", "--calls", String(CALLS)],
+    ["--cpu-prof", "--cpu-prof-dir", DIR, "--cpu-prof-interval", "50", fileURLToPath(import.meta.url), "--child", "--calls", String(CALLS), ...(flag("--options") ? ["--options"] : [])],
     { encoding: "utf8", env: { ...process.env, EDGE_RETRY_PKG: pkg } },
   );
   const { stubUs, retryUs } = JSON.parse(out.trim().split("\n").pop());

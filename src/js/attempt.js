@@ -45,14 +45,14 @@ function classifyRejection(error, url, init, foreign) {
   return NETWORK;
 }
 
-function isResponse(value) {
+export function isResponse(value) {
   if (value instanceof Response) return true;
   if (value === null || typeof value !== "object") return false;
   const headers = value.headers;
   return typeof value.status === "number" && headers !== null && typeof headers === "object" && typeof headers.get === "function";
 }
 
-function notAResponse(value) {
+export function notAResponse(value) {
   const what = value === null ? "null" : typeof value === "object" ? "an object that is not a Response" : String(value);
   return new TypeError(`edge-retry: fetch resolved with ${what}, not a Response`);
 }
@@ -103,7 +103,7 @@ export function discard(response) {
 // first, even with a custom fetch that ignores its signal (a response that comes after is
 // discarded). With a timeout, fetch gets an AbortController's signal that the caller's abort
 // also aborts. (An attempt with no timeout, signal or body can be settled by nothing but fetch:
-// driver.js awaits fetch itself for it, with `answered` and `rejected` below.)
+// driver.js awaits fetch itself for it, with `isResponse`, `notAResponse` and `rejected`.)
 export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
   const controller = timeoutMs >= 0 ? new AbortController() : null;
   let attemptInit = init;
@@ -175,9 +175,6 @@ export function rejected(error, fetchFn, input, url, init) {
   const foreign = fetchFn === globalThis.fetch && !(input instanceof Request) && isRequestLike(input);
   return [classifyRejection(error, url, init, foreign), error];
 }
-
-// [kind, value] for what fetch resolved with.
-export const answered = (response) => (isResponse(response) ? [RESPONSE, response] : [INVALID, notAResponse(response)]);
 
 // Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
 // can need the wait headers or a random number, so a success reads neither and passes only

@@ -6,11 +6,12 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, answered, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, isResponse, notAResponse, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
 import { encodeOptions } from "./encode.js";
+import { keptOptions } from "./kept-options.js";
 import { runHedged } from "./hedge.js";
 import * as H from "./codes.js";
 
@@ -19,7 +20,9 @@ export { CircuitOpenError };
 // Action codes from Instance (src/js/exports.rs).
 const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
 const SEND_HEDGED = 7; // start(): a hedged call (SPEC 9), run by hedge.js
+const SEND_TIMED = 10; // SEND with a timeout (GET_PARAM); a plain SEND has none
 const REFUSED = 0xffffffff; // open(): options refused
+const DEFAULTS_PLACE = 8; // openAt(): the instance's defaults
 // start() takes the method as its index here (the core's METHODS), any other by setMethod.
 const METHOD_CODES = Object.assign(Object.create(null), { GET: 0, HEAD: 1, OPTIONS: 2, TRACE: 3, PUT: 4, DELETE: 5, POST: 6, PATCH: 7 });
 const OTHER_METHOD = 255;
@@ -102,32 +105,53 @@ function withoutBody(response) {
   }
 }
 
-// Reads a callback field. The core validated the object's own enumerable keys; a getter it
-// never saw (inherited, non-enumerable) or one that throws only when read again still gives
-// a TypeError naming the option, not its own error.
-function field(object, name, option) {
+// Callback fields are read again here. The core validated the object's own enumerable keys;
+// a getter it never saw (inherited, non-enumerable) or one that throws only when read again
+// still gives a TypeError naming the option, not its own error.
+const readThrew = (name) => new TypeError(`edge-retry: invalid option "${name}": reading it threw`);
+
+function field(object, name) {
   try {
     return object[name];
   } catch {
-    throw new TypeError(`edge-retry: invalid option "${option}": reading it threw`);
+    throw readThrew(name);
   }
 }
 
-// The callbacks of an options object over those of the layer below (defaults).
+// The callbacks of an options object over those of the layer below (defaults): the layer
+// below itself when the object names none (most per-call options), so nothing is made.
 function hooksOf(options, base) {
   if (!options || typeof options !== "object") return base;
-  const pick = (name, fallback) => {
-    const f = field(options, name, name);
-    return isFunction(f) ? f : fallback;
-  };
-  const breaker = field(options, "breaker", "breaker");
-  const ownKey = breaker && typeof breaker === "object" ? field(breaker, "key", "breaker.key") : undefined;
+  // Read in one place, each name written out (a read through a variable name is a slow
+  // lookup); `name` says which read threw.
+  let name = "breaker";
+  let breaker, ownKey, fetch, shouldRetry, onRetry, onAttempt, random;
+  try {
+    breaker = options.breaker;
+    name = "breaker.key";
+    ownKey = breaker && typeof breaker === "object" ? breaker.key : undefined;
+    name = "fetch";
+    fetch = options.fetch;
+    name = "shouldRetry";
+    shouldRetry = options.shouldRetry;
+    name = "onRetry";
+    onRetry = options.onRetry;
+    name = "onAttempt";
+    onAttempt = options.onAttempt;
+    name = "random";
+    random = options.random;
+  } catch {
+    throw readThrew(name);
+  }
+  const any = isFunction(ownKey) || isFunction(fetch) || isFunction(shouldRetry) || isFunction(onRetry) ||
+    isFunction(onAttempt) || isFunction(random);
+  if (!any) return base;
   return {
-    fetch: pick("fetch", base.fetch),
-    shouldRetry: pick("shouldRetry", base.shouldRetry),
-    onRetry: pick("onRetry", base.onRetry),
-    onAttempt: pick("onAttempt", base.onAttempt),
-    random: pick("random", base.random),
+    fetch: isFunction(fetch) ? fetch : base.fetch,
+    shouldRetry: isFunction(shouldRetry) ? shouldRetry : base.shouldRetry,
+    onRetry: isFunction(onRetry) ? onRetry : base.onRetry,
+    onAttempt: isFunction(onAttempt) ? onAttempt : base.onAttempt,
+    random: isFunction(random) ? random : base.random,
     key: isFunction(ownKey) ? ownKey : base.key,
   };
 }
@@ -169,11 +193,12 @@ export function createRetryFetch(defaults) {
     throw new TypeError(instance.text(H.TEXT_ERROR)); // names the bad option
   }
   let seeded = false;
+  const openWithOptions = keptOptions(instance);
   const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
   const baseHooks = hooksOf(defaults, NO_HOOKS);
   // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
   const events = defaults && typeof defaults === "object"
-    ? { onBreaker: field(defaults, "onBreaker", "onBreaker"), onStorm: field(defaults, "onStorm", "onStorm") }
+    ? { onBreaker: field(defaults, "onBreaker"), onStorm: field(defaults, "onStorm") }
     : {};
   const listening = isFunction(events.onBreaker) || isFunction(events.onStorm);
   if (listening) instance.set(H.SET_LISTEN, 1, 0);
@@ -214,11 +239,19 @@ export function createRetryFetch(defaults) {
     return instance.start(id, code, idempotent, replayable, began, now);
   }
 
+  // The deadline (ms since the epoch, or -1) of the call in slot `id` that began at `began`,
+  // asked for only where it is needed: while a stream body is read and while shouldRetry thinks.
+  function deadlineOf(id, began) {
+    const timeoutMs = instance.get(H.GET_TIMEOUT_MS, id);
+    return timeoutMs >= 0 ? began + timeoutMs : -1;
+  }
+
   // Runs a call opened in slot `id`, and closes the slot however it ends.
   async function run(id, input, callInit, hooks) {
     // When the core last heard from this call, if nothing was awaited since: the clock is read
     // once per step (Date.now() is a good part of a call's own cost).
     let at;
+    let closed = false; // the core closed the slot with the call's last response
     try {
       const began = Date.now();
       at = began;
@@ -226,24 +259,13 @@ export function createRetryFetch(defaults) {
       const { request, url, method, signal, headers } = describeRequest(input, init);
       if (signal && signal.aborted) throw signal.reason;
       const key = hooks.key ? String(hooks.key(url)) : originOf(url);
-      // The call's deadline (ms since the epoch, or -1), asked for only where it is needed: while
-      // a stream body is read and while shouldRetry thinks.
-      let deadlineAt;
-      const deadline = () => {
-        if (deadlineAt === undefined) {
-          const timeoutMs = instance.get(H.GET_TIMEOUT_MS, id);
-          deadlineAt = timeoutMs >= 0 ? began + timeoutMs : -1;
-        }
-        return deadlineAt;
-      };
-
       // A stream body is read into a replay buffer before anything is sent (SPEC 3).
       let body;
       let replayable = true;
       const stream = streamBody(input, init, request);
       if (stream !== undefined) {
         [replayable, body] = await untilStopped(
-          (stop) => bufferBody(stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadline());
+          (stop) => bufferBody(stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadlineOf(id, began));
         at = Date.now();
       }
 
@@ -252,26 +274,29 @@ export function createRetryFetch(defaults) {
       if (action === SEND_HEDGED) {
         return await runHedged(instance, id, {
           fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
-          retry: (kind, value) => retry(id, kind, value, url, signal, deadline, hooks),
+          retry: (kind, value) => retry(id, kind, value, url, signal, began, hooks),
           settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
         });
       }
       let kind = NETWORK;
       let value;
       let pending; // a response not yet handed to the caller nor discarded
+      let retried = false; // a response may have been released for a retry (see withoutBody)
       try {
         for (;;) {
           flush();
-          if (action === SEND) {
+          if (action === SEND || action === SEND_TIMED) {
             const fetchFn = hooks.fetch || globalThis.fetch;
             const attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
             const sentAt = hooks.onAttempt ? Date.now() : 0;
-            const timeoutMs = instance.get(H.GET_PARAM, id);
+            const timeoutMs = action === SEND ? -1 : instance.get(H.GET_PARAM, id);
             if (timeoutMs < 0 && !signal && body === undefined) {
               // The common attempt (nothing but fetch can settle it), awaited here rather than
               // through attempt(): one promise and one microtask fewer per call.
               try {
-                [kind, value] = answered(await fetchFn.call(globalThis, input, init));
+                value = await fetchFn.call(globalThis, input, init);
+                kind = isResponse(value) ? RESPONSE : INVALID;
+                if (kind === INVALID) value = notAResponse(value);
               } catch (error) {
                 [kind, value] = rejected(error, fetchFn, input, url, init);
               }
@@ -290,16 +315,22 @@ export function createRetryFetch(defaults) {
               instance.act(H.ACT_ABORT, id, Date.now());
               throw value;
             }
-            const response = kind === RESPONSE ? value : undefined;
-            pending = response;
-            action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
+            pending = kind === RESPONSE ? value : undefined;
+            if (kind === RESPONSE && value.ok) {
+              // Only numbers cross for a 2xx; if it settles the call, the core closes the slot too.
+              action = instance.response(id, value.status, at ?? Date.now());
+              closed = action === SETTLE_LAST;
+            } else {
+              action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
+            }
           } else if (action === RETRY) {
             at = undefined;
-            action = await retry(id, kind, value, url, signal, deadline, hooks);
+            action = await retry(id, kind, value, url, signal, began, hooks);
             pending = undefined;
+            retried = true;
           } else if (action === SETTLE_LAST) {
             pending = undefined;
-            if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;
+            if (kind === RESPONSE) return retried && released.has(value) ? withoutBody(value) : value;
             throw kind === TIMEOUT ? timeoutError() : value;
           } else if (action === SETTLE_DEADLINE) {
             throw timeoutError();
@@ -311,14 +342,15 @@ export function createRetryFetch(defaults) {
         }
       } catch (error) {
         // A throwing callback or an abort: settle the call (a no-op if it already is), and
-        // release a response that will never be handed over.
-        instance.act(H.ACT_ABORT, id, Date.now());
+        // release a response that will never be handed over. (A closed slot may already
+        // serve another call.)
+        if (!closed) instance.act(H.ACT_ABORT, id, Date.now());
         flush();
         if (pending) discard(pending);
         throw error;
       }
     } finally {
-      instance.close(id, at ?? Date.now());
+      if (!closed) instance.close(id, at ?? Date.now());
     }
   }
 
@@ -334,7 +366,7 @@ export function createRetryFetch(defaults) {
   }
 
   // Between attempts: ask shouldRetry, release the discarded body, tell onRetry, wait, resume.
-  async function retry(id, kind, value, url, signal, deadline, hooks) {
+  async function retry(id, kind, value, url, signal, began, hooks) {
     const attemptNo = instance.get(H.GET_ATTEMPT, id);
     const delayMs = instance.get(H.GET_PARAM, id);
     const response = kind === RESPONSE ? value : undefined;
@@ -343,7 +375,7 @@ export function createRetryFetch(defaults) {
       // The caller's abort and the call's deadline hold while shouldRetry thinks: an abort
       // rejects at once; the deadline settles with this outcome, as it would cut the wait.
       const ctx = response ? { attempt: attemptNo, response, delayMs } : { attempt: attemptNo, error, delayMs };
-      const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadline(), DEADLINE);
+      const verdict = await untilStopped(() => hooks.shouldRetry(ctx), signal, deadlineOf(id, began), DEADLINE);
       // Only false stops; true, undefined or anything else leaves it to the rules (SPEC 2).
       if (verdict === false || verdict === DEADLINE) return instance.act(H.ACT_DECLINE, id, Date.now());
     }
@@ -376,7 +408,7 @@ export function createRetryFetch(defaults) {
           throw new TypeError('edge-retry: invalid option "retry": reading it threw');
         }
       }
-      id = retry === undefined ? instance.openDefaults() : instance.open(encodeOptions(retry, "retry"));
+      id = retry === undefined ? instance.openAt(DEFAULTS_PLACE) : openWithOptions(retry);
       if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR)); // names the option: nothing is sent
       if (!seeded) {
         seeded = true;

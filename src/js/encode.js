@@ -53,7 +53,16 @@ function invalid(path, problem) {
   return new TypeError(`edge-retry: invalid option "${path}": ${problem}`);
 }
 
-function read(object, key, path) {
+// An object's own enumerable keys, as the encoding lists them.
+export function keysOf(object, name) {
+  try {
+    return Object.keys(object);
+  } catch {
+    throw invalid(name, "reading its keys threw");
+  }
+}
+
+export function read(object, key, path) {
   try {
     return object[key];
   } catch {
@@ -95,19 +104,29 @@ function value(v, path, depth) {
   fields(v, path, path, depth + 1);
 }
 
+// The top-level fields of the options last encoded as [key, value, ...] when each value is
+// a primitive or a function (a function as FUNCTION_MARK: the bytes say only "a function"),
+// else null. kept-options.js matches later options against it without encoding them.
+let flat = null;
+export const FUNCTION_MARK = Symbol("a function");
+
+function isFlatValue(v) {
+  return v === null || (typeof v !== "object" && typeof v !== "symbol" && typeof v !== "bigint");
+}
+
 function fields(object, path, name, depth) {
-  let keys;
-  try {
-    keys = Object.keys(object);
-  } catch {
-    throw invalid(name, "reading its keys threw");
-  }
+  const keys = keysOf(object, name);
   tag(OBJECT);
   u32(keys.length);
   for (const key of keys) {
     const child = path ? `${path}.${key}` : key;
     string(key);
-    value(read(object, key, child), child, depth);
+    const v = read(object, key, child);
+    if (depth === 0 && flat !== null) {
+      if (isFlatValue(v)) flat.push(key, typeof v === "function" ? FUNCTION_MARK : v);
+      else flat = null;
+    }
+    value(v, child, depth);
   }
 }
 
@@ -115,7 +134,15 @@ function fields(object, path, name, depth) {
 // returned view is reused by the next call: hand it to the core at once.
 export function encodeOptions(options, name) {
   length = 0;
-  if (options !== null && typeof options === "object" && !Array.isArray(options)) fields(options, "", name, 0);
-  else value(options, name, 0);
+  if (options !== null && typeof options === "object" && !Array.isArray(options)) {
+    flat = [];
+    fields(options, "", name, 0);
+  } else {
+    flat = null;
+    value(options, name, 0);
+  }
   return bytes.subarray(0, length);
 }
+
+// The flat fields (see `flat`) of the options encodeOptions last encoded, or null.
+export const lastFlatFields = () => flat;

@@ -6,13 +6,13 @@
 //! |---|---|---|
 //! | `new Instance()` | | an instance with the built-in defaults |
 //! | `configure` | defaults, as option bytes (core::option_bytes) | true, or false with `text(TEXT_ERROR)` set |
-//! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt) | a slot id, or ERROR with `text(TEXT_ERROR)` set |
-//! | `openDefaults` | | `open` for a call with no `init.retry` |
+//! | `open` | the call's `init.retry` as option bytes (undefined: the defaults; false: one attempt), and a place (0-7) to keep the checked policy at, for `openAt` (any other number: kept nowhere) | a slot id, or ERROR with `text(TEXT_ERROR)` set |
+//! | `openAt` | a place `open` kept a policy at, or DEFAULTS_PLACE 8 (a call with no `init.retry`) | `open` with no bytes to pass or check: a slot id, or ERROR for an empty place |
 //! | `setText` | TEXT_KEY 0 / TEXT_METHOD 1, a string | the key the next `start` is for (driver.js sends it only when it changes); the method of a `start` given OTHER_METHOD |
 //! | `text` | TEXT_ERROR 0 / TEXT_EVENT_KEY 1 | the last option error's message, naming the option; the key of the event `nextEvent` took |
 //! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), has Idempotency-Key, body replayable, began, now | action code |
 //! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
-//! | `response` | slot, status, now | `outcome` for a 2xx response (no headers, no random number) |
+//! | `response` | slot, status, now | `outcome` for a 2xx response (no headers, no random number); a call that is not hedged and settles with it (SETTLE_LAST) is closed too, so no `close` follows |
 //! | `act` | ACT_RESUME 0 / ACT_DECLINE 1 / ACT_ABORT 2 / ACT_HEDGE 3, slot, now | action code (ACT_HEDGE: the hedge delay passed; SEND or NO_HEDGE) |
 //! | `get` | what, n (a slot, or which of a group) | GET_PARAM 0 (the current action's number: SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), GET_ATTEMPT 1, GET_REASON 2 (reason code), GET_REPLAY_LIMIT 3 (maxReplayBytes), GET_TIMEOUT_MS 4 (or -1), GET_HEDGE_AFTER 5 (after a SEND of a hedged call: ms until ACT_HEDGE may be asked, or -1); GET_STAT 6 (n: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99, storms, hedges), GET_BREAKER 7 (n: failures, successes, openedAt of the breaker last asked for; openedAt -1: none), GET_EVENT 8 (n: at, state, retryRatio, attempts, windowMs of the event last taken), GET_FLEET_SETTING 9 (see `fleetSetting` below); -1 for an unknown `what` |
 //! | `set` | SET_SEED 0 (two u32 from `Math.random`) / SET_LISTEN 1 (1: keep breaker changes and storms as events, SPEC 8) / SET_ANSWERED 2 (slot, attempt: a hedged call's next `outcome` is that attempt's, which may answer PENDING) | |
@@ -36,8 +36,10 @@
 //! `apply`, `failed`, `nextToClose`) and `FleetHub` (the Durable Object's: `sync(report,
 //! now)` gives the view's bytes, or undefined with `error()`).
 //!
-//! Action codes: SEND 0, RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3, SETTLE_CIRCUIT_OPEN 4,
-//! SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's phase: a driver bug).
+//! Action codes: SEND 0 (with no timeout), RETRY 1, SETTLE_LAST 2, SETTLE_DEADLINE 3,
+//! SETTLE_CIRCUIT_OPEN 4, SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's
+//! phase: a driver bug), SEND_TIMED 10 (send, cut after GET_PARAM's timeout). A SEND needs no
+//! GET_PARAM: most calls have no timeout and ask nothing more.
 //!
 //! Hedged calls (SPEC 9): `start` answers SEND_HEDGED 7 instead of SEND for a call whose
 //! policy hedges and whose request may be sent again, so a call without `hedge` never asks
@@ -74,8 +76,13 @@ const SETTLE_CIRCUIT_OPEN: u32 = 4;
 const SETTLE_ABORTED: u32 = 5;
 /// A report that did not fit the call's phase, or an unknown slot: a driver bug, not a panic.
 const MISUSE: u32 = 6;
-/// How many distinct per-call options `open` remembers, checked.
+/// Send with a timeout (GET_PARAM gives it).
+const SEND_TIMED: u32 = 10;
+/// How many checked per-call policies `open` keeps for `openAt` (driver.js decides which:
+/// it compares the option bytes, so the core never holds or compares them).
 const RECENT_OPTIONS: usize = 8;
+/// `openAt`'s place for the instance's defaults (a call with no `init.retry`).
+const DEFAULTS_PLACE: u32 = RECENT_OPTIONS as u32;
 /// What `open` returns for options it refused (`error()` says why).
 const ERROR: u32 = u32::MAX;
 /// The methods `start` takes as a number (their index; driver.js has the same list), so the
@@ -119,14 +126,13 @@ pub struct Instance {
     /// calls mostly repeat a key and a policy, so the next one needs no lookup. Cleared when
     /// the key or the engine changes; a place gone stale is found again by the engine.
     place: Option<(Rc<Policy>, Place)>,
-    /// Per-call options seen lately, as bytes, with the policy they gave; once full, the
-    /// entry at `recent_next` is the oldest.
-    recent: Vec<(Vec<u8>, Rc<Policy>)>,
-    recent_next: usize,
+    /// Per-call policies kept by `open` at the places driver.js chose, for `openAt`.
+    recent: [Option<Rc<Policy>>; RECENT_OPTIONS],
 }
 
 fn code(action: Action) -> u32 {
     match action {
+        Action::Send { timeout_ms: Some(_), .. } => SEND_TIMED,
         Action::Send { .. } => SEND,
         Action::Retry { .. } => RETRY,
         Action::Settle(Settle::Last) => SETTLE_LAST,
@@ -155,8 +161,7 @@ impl Instance {
             snapshot: [0.0; 3],
             event: None,
             place: None,
-            recent: Vec::new(),
-            recent_next: 0,
+            recent: Default::default(),
         }
     }
 
@@ -167,8 +172,7 @@ impl Instance {
             Ok(policy) => {
                 self.engine = Engine::with_defaults(&policy);
                 self.place = None;
-                self.recent.clear();
-                self.recent_next = 0;
+                self.recent = Default::default();
                 self.single = Rc::new(single_attempt(&policy));
                 self.defaults = Rc::new(policy);
                 true
@@ -178,43 +182,37 @@ impl Instance {
     }
 
     /// Opens a call with its options (`init.retry` as option bytes: undefined, false or an
-    /// object) and returns its slot, or ERROR for options refused (nothing is sent).
-    pub fn open(&mut self, retry: &[u8]) -> u32 {
+    /// object) and returns its slot, or ERROR for options refused (nothing is sent). The
+    /// policy is kept at `place` (below RECENT_OPTIONS; else nowhere) for `openAt`.
+    pub fn open(&mut self, retry: &[u8], place: u32) -> u32 {
         let policy = match retry {
             [0] => self.defaults.clone(),
             [2] => self.single.clone(),
-            _ => match self.recent.iter().position(|(bytes, _)| bytes.as_slice() == retry) {
-                // The same options as a recent call (a fresh object each time, as code that
-                // writes them inline makes): checked once, shared since.
-                Some(i) => self.recent.get(i).map_or_else(|| self.defaults.clone(), |(_, p)| p.clone()),
-                None => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
-                    Ok(policy) => {
-                        let policy = Rc::new(policy);
-                        // Past RECENT_OPTIONS the oldest entry is replaced. (Not Vec::remove: its
-                        // index check formats a panic message, which links core::fmt.)
-                        let entry = (retry.to_vec(), policy.clone());
-                        if self.recent.len() >= RECENT_OPTIONS {
-                            let oldest = self.recent_next % RECENT_OPTIONS;
-                            if let Some(old) = self.recent.get_mut(oldest) {
-                                *old = entry;
-                            }
-                            self.recent_next = oldest + 1;
-                        } else {
-                            self.recent.push(entry);
-                        }
-                        policy
-                    }
-                    Err(()) => return ERROR,
-                },
+            _ => match self.read(retry, &self.defaults.clone(), Scope::PerCall) {
+                Ok(policy) => Rc::new(policy),
+                Err(()) => return ERROR,
             },
         };
+        if let Some(kept) = self.recent.get_mut(place as usize) {
+            *kept = Some(policy.clone());
+        }
         self.open_with(policy)
     }
 
-    /// `open` for a call with no `init.retry` (the common call), with no bytes to pass.
-    #[wasm_bindgen(js_name = openDefaults)]
-    pub fn open_defaults(&mut self) -> u32 {
-        self.open_with(self.defaults.clone())
+    /// Opens a call with the policy `open` kept at `place` (the same options as a recent call,
+    /// which code that writes them inline makes afresh each time: checked once, shared since),
+    /// or with the defaults (DEFAULTS_PLACE). ERROR for a place holding nothing.
+    #[wasm_bindgen(js_name = openAt)]
+    pub fn open_at(&mut self, place: u32) -> u32 {
+        let policy = match self.recent.get(place as usize) {
+            Some(Some(policy)) => policy.clone(),
+            None if place == DEFAULTS_PLACE => self.defaults.clone(),
+            _ => {
+                self.error = String::from("edge-retry: no options kept at that place (an edge-retry bug)");
+                return ERROR;
+            }
+        };
+        self.open_with(policy)
     }
 
     /// Frees a call's slot once driver.js has settled it. A call closed unsettled (driver.js
@@ -272,7 +270,7 @@ impl Instance {
         slot.call = Some(call);
         slot.action = action;
         match code(action) {
-            SEND if hedged => SEND_HEDGED,
+            SEND | SEND_TIMED if hedged => SEND_HEDGED,
             other => other,
         }
     }
@@ -297,9 +295,15 @@ impl Instance {
     }
 
     /// `outcome` for a response the driver has no wait headers to pass with (a 2xx: nothing
-    /// waits on it), so nothing but numbers crosses.
+    /// waits on it), so nothing but numbers crosses. A call that is not hedged and settles
+    /// here is closed too: the common call ends with this one crossing, not two.
     pub fn response(&mut self, id: u32, status: u16, now: f64) -> u32 {
-        self.report(id, RESPONSE, status, &ServerHints::default(), now, f64::NAN)
+        let action = self.report(id, RESPONSE, status, &ServerHints::default(), now, f64::NAN);
+        let plain = self.slot(id).and_then(|s| s.call.as_ref()).is_some_and(|c| !c.is_hedged());
+        if action == SETTLE_LAST && plain {
+            self.close(id, now);
+        }
+        action
     }
 
     /// The breaker of `key` (an origin, by default) as it stands at `now` (SPEC 5): its state
@@ -837,7 +841,7 @@ mod tests {
     fn a_503_then_a_200_through_the_handle_api() {
         let mut instance = Instance::new();
         instance.seed(1, 2);
-        let id = instance.open(&one_number("maxAttempts", 2.0));
+        let id = instance.open(&one_number("maxAttempts", 2.0), NOWHERE);
         assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 5.0, 0.5), RETRY);
         assert_eq!(instance.attempt(id), 1);
@@ -852,33 +856,54 @@ mod tests {
     #[wasm_bindgen_test]
     fn refused_options_name_the_option_and_open_nothing() {
         let mut instance = Instance::new();
-        assert_eq!(instance.open(&one_number("maxAttempts", 0.0)), ERROR);
+        assert_eq!(instance.open(&one_number("maxAttempts", 0.0), NOWHERE), ERROR);
         assert!(instance.error().contains("\"maxAttempts\""));
         assert!(!instance.configure(&one_number("retries", 3.0)));
         assert!(instance.error().contains("\"retries\""));
-        assert_eq!(instance.open(&[5, 1, 0, 0, 0, b'x']), ERROR, "a string is no options object");
+        assert_eq!(instance.open(&[5, 1, 0, 0, 0, b'x'], NOWHERE), ERROR, "a string is no options object");
         assert!(instance.error().contains("\"retry\""));
-        assert_eq!(instance.open(&[42]), ERROR, "bytes no encoder writes");
+        assert_eq!(instance.open(&[42], NOWHERE), ERROR, "bytes no encoder writes");
         // Reports out of phase are a code, never a trap.
         assert_eq!(instance.resume(7, 0.0), MISUSE);
         assert_eq!(instance.outcome(7, RESPONSE, 200, None, None, None, None, 0.0, 0.0), MISUSE);
     }
 
     #[wasm_bindgen_test]
-    fn repeated_options_share_one_checked_policy_and_refusals_are_never_kept() {
+    fn options_kept_at_a_place_open_again_without_bytes_and_refusals_are_never_kept() {
         let mut instance = Instance::new();
         let bytes = one_number("maxAttempts", 2.0);
-        let a = instance.open(&bytes);
-        let b = instance.open(&bytes);
+        let a = instance.open(&bytes, 3);
+        let b = instance.open_at(3);
         let same = Rc::ptr_eq(&instance.slot(a).unwrap().policy, &instance.slot(b).unwrap().policy);
         assert!(same, "the second call reuses the first one's policy");
-        for _ in 0..2 {
-            assert_eq!(instance.open(&one_number("maxAttempts", 0.5)), ERROR);
-        }
-        for n in 1..=20 {
-            assert_ne!(instance.open(&one_number("maxAttempts", f64::from(n))), ERROR);
-        }
-        assert!(instance.recent.len() <= RECENT_OPTIONS);
+        assert_eq!(instance.open(&one_number("maxAttempts", 0.5), 4), ERROR);
+        assert_eq!(instance.open_at(4), ERROR, "a refusal is kept nowhere");
+        assert!(instance.error().contains("bug"));
+        let defaults = instance.open_at(DEFAULTS_PLACE);
+        assert!(Rc::ptr_eq(&instance.slot(defaults).unwrap().policy, &instance.defaults));
+        assert_eq!(instance.open_at(DEFAULTS_PLACE + 1), ERROR);
+        // A place is overwritten by the next `open` given it; configure forgets them all.
+        let c = instance.open(&one_number("maxAttempts", 4.0), 3);
+        let d = instance.open_at(3);
+        assert!(Rc::ptr_eq(&instance.slot(c).unwrap().policy, &instance.slot(d).unwrap().policy));
+        assert!(!Rc::ptr_eq(&instance.slot(a).unwrap().policy, &instance.slot(d).unwrap().policy));
+        assert!(instance.configure(&one_number("maxAttempts", 5.0)));
+        assert_eq!(instance.open_at(3), ERROR);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_2xx_closes_a_plain_call_and_a_timeout_sends_timed() {
+        let mut instance = Instance::new();
+        let id = instance.open(&[0], NOWHERE);
+        assert_eq!(start(&mut instance, id, "k", "GET", 0.0), SEND);
+        assert_eq!(instance.response(id, 200, 1.0), SETTLE_LAST);
+        assert!(instance.slot(id).is_none(), "closed with its response");
+        assert_eq!(instance.stat(3), 1.0);
+        let timed = instance.open(&one_number("timeoutMs", 500.0), NOWHERE);
+        assert_eq!(start(&mut instance, timed, "k", "GET", 2.0), SEND_TIMED);
+        assert_eq!(instance.param(timed), 500.0);
+        assert_eq!(instance.response(timed, 503, 3.0), RETRY, "a 503 keeps the call open");
+        assert!(instance.slot(timed).is_some());
     }
 
     #[cfg(feature = "fleet-isolate")]
@@ -889,7 +914,7 @@ mod tests {
         assert!(instance.fleet_failure(RESPONSE, 503) && instance.fleet_failure(TIMEOUT, 0));
         assert!(!instance.fleet_failure(RESPONSE, 429) && !instance.fleet_failure(RESPONSE, 200));
         for at in 0..10 {
-            let id = instance.open(&[0]);
+            let id = instance.open(&[0], NOWHERE);
             start(&mut instance, id, "k", "GET", f64::from(at));
             instance.outcome(id, RESPONSE, 503, None, None, None, None, f64::from(at), 0.0);
             instance.close(id, f64::from(at));
@@ -913,7 +938,7 @@ mod tests {
         instance.fleet_level("k", 5, 0.0);
         // One call to an origin answering 503: the retries it sent.
         let call = |instance: &mut Instance, at: f64| {
-            let id = instance.open(&[0]);
+            let id = instance.open(&[0], NOWHERE);
             start(instance, id, "k", "GET", at);
             let mut retries = 0;
             while instance.outcome(id, RESPONSE, 503, None, None, None, None, at, 0.0) == RETRY {
@@ -935,6 +960,9 @@ mod tests {
         assert_eq!((instance.stat(0), instance.stat(5)), (calls + 1.0, 1.0), "a breaker rejection");
     }
 
+    /// An `open` place past RECENT_OPTIONS: the policy is kept nowhere.
+    const NOWHERE: u32 = u32::MAX;
+
     /// `start` as driver.js makes it: the key first, then the method as a code where it has one.
     fn start(instance: &mut Instance, id: u32, key: &str, method: &str, at: f64) -> u32 {
         instance.set_key(key);
@@ -954,7 +982,7 @@ mod tests {
         for (method, retried) in
             [("GET", true), ("POST", false), ("get", true), ("PROPFIND", false), ("PUT", true)]
         {
-            let id = instance.open(&[0]);
+            let id = instance.open(&[0], NOWHERE);
             assert_eq!(start(&mut instance, id, "k", method, 0.0), SEND, "{method}");
             let expected = if retried { RETRY } else { SETTLE_LAST };
             assert_eq!(
@@ -971,10 +999,10 @@ mod tests {
     fn undefined_and_false_take_the_instance_s_policies() {
         let mut instance = Instance::new();
         assert!(instance.configure(&one_number("maxAttempts", 5.0)));
-        let defaults = instance.open(&[0]);
+        let defaults = instance.open(&[0], NOWHERE);
         assert_eq!(start(&mut instance, defaults, "k", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(defaults, RESPONSE, 503, None, None, None, None, 1.0, 0.0), RETRY);
-        let single = instance.open(&[2]);
+        let single = instance.open(&[2], NOWHERE);
         assert_eq!(start(&mut instance, single, "k", "GET", 0.0), SEND);
         assert_eq!(instance.outcome(single, RESPONSE, 503, None, None, None, None, 1.0, 0.0), SETTLE_LAST);
         assert_eq!(instance.origin_length("http://a.test:8080/x"), "http://a.test:8080".len() as u32);
@@ -994,7 +1022,7 @@ mod tests {
         bytes.push(4);
         bytes.extend_from_slice(&20.0f64.to_le_bytes());
         let mut instance = Instance::new();
-        let id = instance.open(&bytes);
+        let id = instance.open(&bytes, NOWHERE);
         assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND_HEDGED);
         assert_eq!(instance.hedge_after(id), 20.0);
         assert_eq!(instance.hedge(id, 20.0), SEND);
@@ -1007,12 +1035,12 @@ mod tests {
         instance.close(id, 40.0);
         assert_eq!((instance.stat(1), instance.stat(12)), (2.0, 1.0));
         // An unkeyed POST is not hedged: plain SEND, no hedge.
-        let post = instance.open(&bytes);
+        let post = instance.open(&bytes, NOWHERE);
         assert_eq!(start(&mut instance, post, "http://a.test", "POST", 50.0), SEND);
         assert_eq!(instance.hedge_after(post), -1.0);
         assert_eq!(instance.hedge(post, 70.0), NO_HEDGE);
         // Without hedge, start answers SEND as before.
-        let plain = instance.open(&[0]);
+        let plain = instance.open(&[0], NOWHERE);
         assert_eq!(start(&mut instance, plain, "http://a.test", "GET", 0.0), SEND);
     }
 }

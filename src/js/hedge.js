@@ -9,7 +9,8 @@ import { timeoutError } from "./errors.js";
 import { GET_ATTEMPT, GET_PARAM, GET_HEDGE_AFTER, ACT_ABORT, ACT_HEDGE, SET_ANSWERED } from "./codes.js";
 
 // Action codes from Instance (src/js/exports.rs).
-const SEND = 0, RETRY = 1, PENDING = 8;
+const SEND = 0, RETRY = 1, PENDING = 8, SEND_TIMED = 10; // SEND_TIMED: GET_PARAM has the timeout
+const isSend = (action) => action === SEND || action === SEND_TIMED;
 
 
 
@@ -129,7 +130,7 @@ export async function runHedged(instance, id, call) {
         // At the connection limit the core is not asked (nothing is paid): the timer is set
         // again, since the core's hedge delay still stands.
         const room = waiting.count < MAX_WAITING;
-        if (room && flights.size > 0 && instance.act(ACT_HEDGE, id, Date.now()) === SEND) launch(true);
+        if (room && flights.size > 0 && isSend(instance.act(ACT_HEDGE, id, Date.now()))) launch(true);
         armHedge();
         continue;
       }
@@ -159,7 +160,7 @@ export async function runHedged(instance, id, call) {
       }
       stopOthers();
       if (action === RETRY) action = await call.retry(kind, value);
-      if (action === SEND) {
+      if (isSend(action)) {
         launch(false);
         armHedge();
         continue;

@@ -47,6 +47,7 @@ export function readInit(init) {
 // A Request of this realm's class, or of another implementation (undici's npm package,
 // node-fetch): anything with a string `url` and `method` and a `headers` member.
 export function isRequestLike(input) {
+  if (typeof input === "string") return false; // the common input, asked first
   if (input instanceof Request) return true;
   if (input === null || typeof input !== "object" || input instanceof URL) return false;
   return typeof input.url === "string" && typeof input.method === "string" && "headers" in input;
