@@ -24,6 +24,7 @@ const SEND_TIMED = 10; // SEND with a timeout (GET_PARAM); a plain SEND has none
 const REFUSED = 0xffffffff; // open(): options refused
 const DEFAULTS_PLACE = 8; // openAt(): the instance's defaults
 // start() takes the method as its index here (the core's METHODS), any other by setMethod.
+// (A GET, most calls, is told apart first: a lookup in this table costs more than the test.)
 const METHOD_CODES = Object.assign(Object.create(null), { GET: 0, HEAD: 1, OPTIONS: 2, TRACE: 3, PUT: 4, DELETE: 5, POST: 6, PATCH: 7 });
 const OTHER_METHOD = 255;
 const REASONS = ["status", "network", "timeout"];
@@ -231,7 +232,7 @@ export function createRetryFetch(defaults) {
       instance.setText(H.TEXT_KEY, key);
       sentKey = key;
     }
-    let code = METHOD_CODES[method];
+    let code = method === "GET" ? 0 : METHOD_CODES[method];
     if (code === undefined) {
       instance.setText(H.TEXT_METHOD, method);
       code = OTHER_METHOD;
@@ -316,9 +317,11 @@ export function createRetryFetch(defaults) {
               throw value;
             }
             pending = kind === RESPONSE ? value : undefined;
-            if (kind === RESPONSE && value.ok) {
-              // Only numbers cross for a 2xx; if it settles the call, the core closes the slot too.
-              action = instance.response(id, value.status, at ?? Date.now());
+            const status = kind === RESPONSE ? value.status : 0;
+            if (status >= 200 && status < 300) {
+              // Only numbers cross for a 2xx (`ok`, one getter fewer); if it settles the call,
+              // the core closes the slot too.
+              action = instance.response(id, status, at ?? Date.now());
               closed = action === SETTLE_LAST;
             } else {
               action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
