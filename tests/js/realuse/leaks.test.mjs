@@ -50,6 +50,10 @@ const PATHS = [
   ["a retried 503 (attempt timeout set)", { fetch: failingFirst(() => new Response("busy", { status: 503 })), attemptTimeoutMs: 5000 }, () => ({})],
   ["a retried network error", { fetch: failingFirst(() => Promise.reject(new TypeError("fetch failed"))) }, () => ({})],
   ["a stream body (4 KiB)", { fetch: ok, timeoutMs: 5000 }, () => ({ method: "PUT", body: streamOf(), duplex: "half" })],
+  // Options written inline: the same set each call (kept, matched by its fields), and one of
+  // 997 sets each call (nearly every call checks a new set and replaces a kept one).
+  ["per-call options, the same set each call", { fetch: ok }, () => ({ retry: { maxAttempts: 2, baseDelayMs: 0 } })],
+  ["per-call options, a new set nearly every call", { fetch: ok }, () => ({ retry: { maxAttempts: 2, timeoutMs: 1000 + (sequence % 997), breaker: { openMs: 100 } } })],
   ["an async-iterable body (4 KiB)", { fetch: ok }, () => ({ method: "PUT", body: (async function* () { yield payload; })(), duplex: "half" })],
 ];
 
