@@ -77,8 +77,14 @@ export function saveResult(name, data) {
  * need: `cargo build --release --target wasm32-unknown-unknown`, `wasm-bindgen --keep-debug`,
  * `wasm-opt -Oz -g` (from node_modules/.bin). Returns { js, wasm } in `dir`.
  */
-export function buildNamedWasm(dir) {
+export function buildNamedWasm(dir, { optLevel } = {}) {
   const env = { ...process.env, CARGO_TARGET_DIR: resolve(ROOT, process.env.CARGO_TARGET_DIR || "target") };
+  if (optLevel !== undefined) {
+    // Another level than Cargo.toml's (Node's module, see scripts/build-pkg.sh), in a target
+    // directory of its own so as not to invalidate the other build's.
+    env.CARGO_PROFILE_RELEASE_OPT_LEVEL = String(optLevel);
+    env.CARGO_TARGET_DIR = resolve(ROOT, "target/wasm-speed");
+  }
   env.PATH = `${resolve(ROOT, "node_modules/.bin")}:${process.env.HOME}/.cargo/bin:${env.PATH}`;
   const sh = (cmd, args) => execFileSync(cmd, args, { cwd: ROOT, env, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
   sh("cargo", ["build", "--quiet", "--release", "--lib", "--target", "wasm32-unknown-unknown"]);

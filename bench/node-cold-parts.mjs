@@ -29,7 +29,7 @@ const url = (f) => JSON.stringify(pathToFileURL(join(PKG, f)).href);
 const EMPTY = `await import(${url("errors.js")}); mark("first import (errors.js, 0.5 KB)");`;
 const STEPS = `${EMPTY}
   const { readFileSync } = await import("node:fs"); mark("node:fs");
-  const bytes = readFileSync(new URL(${url("edge_retry_bg.wasm")})); mark("read");
+  const bytes = readFileSync(new URL(${url("edge_retry_node_bg.wasm")})); mark("read");
   const module = new WebAssembly.Module(bytes); mark("compile");
   const { initSync } = await import(${url("edge_retry.js")}); mark("glue");
   initSync({ module }); mark("instantiate");

@@ -53,14 +53,14 @@ if (flag("--child")) {
     cpSync(PKG, pkg, { recursive: true });
     // The node entry bundles the glue: bundle it again (unminified, names kept) from the staged
     // sources of scripts/build-pkg.sh with the named build's glue.
-    const named = buildNamedWasm(join(DIR, "named"));
+    const named = buildNamedWasm(join(DIR, "named"), { optLevel: 2 }); // as Node's module is built
     const stage = join(DIR, "stage");
     cpSync(resolve(ROOT, "target/pkg-src"), stage, { recursive: true });
     for (const f of readdirSync(resolve(ROOT, "src/js"))) if (f.endsWith(".js")) cpSync(resolve(ROOT, "src/js", f), join(stage, f));
     cpSync(named.js, join(stage, "edge_retry.js"));
     named.sh("esbuild", [join(stage, "node.js"), "--bundle", "--format=esm", "--platform=neutral", "--log-level=warning",
       "--external:./edge_retry_bg.wasm", "--external:node:fs", `--outfile=${join(pkg, "node.js")}`, "--allow-overwrite"]);
-    cpSync(named.wasm, join(pkg, "edge_retry_bg.wasm"));
+    cpSync(named.wasm, join(pkg, "edge_retry_node_bg.wasm"));
   }
   const out = execFileSync(
     process.execPath,

@@ -19,6 +19,20 @@ wasm-pack build --release --target web --out-dir "$LEAN" --out-name edge_retry -
 wasm-pack build --release --target web --out-dir target/pkg-fleet --out-name edge_retry_fleet --no-pack -- --no-default-features --features fleet 2>&1 \
   | grep -vE '^\s*$' | sed 's/^/  wasm-pack (fleet): /'
 cp target/pkg-fleet/edge_retry_fleet.js target/pkg-fleet/edge_retry_fleet_bg.wasm pkg/
+# Node's own copy of the main module, built for speed (opt-level 2) rather than size: a Node
+# process reads it from disk, so its bytes are never shipped, and each call costs about 0.13 us
+# less (the core at "z" makes a call of every small helper). It costs ~17 KB more to compile
+# at start-up. Its own target directory, so that neither build invalidates the other's.
+NODE_BUILD=target/pkg-node
+CARGO_TARGET_DIR=target/wasm-speed CARGO_PROFILE_RELEASE_OPT_LEVEL=2 \
+  wasm-pack build --release --target web --out-dir "$NODE_BUILD" --out-name edge_retry --no-pack -- --no-default-features --features js,fleet-isolate 2>&1 \
+  | grep -vE '^\s*$' | sed 's/^/  wasm-pack (node): /'
+cp "$NODE_BUILD/edge_retry_bg.wasm" pkg/edge_retry_node_bg.wasm
+# The Node entry is bundled with the main module's glue: the two builds must agree on it.
+if ! cmp -s "$NODE_BUILD/edge_retry.js" pkg/edge_retry.js; then
+  echo "build-pkg: the speed build's glue differs from the main module's; the Node entry cannot share it" >&2
+  exit 1
+fi
 # The glue's async init falls back to `new URL('edge_retry_bg.wasm', import.meta.url)`. No
 # entry uses it (each loader calls initSync with the module), but Vite and webpack turn that
 # expression into an emitted asset: 62 KB of .wasm shipped next to the inlined copy and never
