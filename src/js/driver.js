@@ -23,6 +23,9 @@ const SEND_HEDGED = 7; // start(): a hedged call (SPEC 9), run by hedge.js
 const SEND_TIMED = 10; // SEND with a timeout (GET_PARAM); a plain SEND has none
 const REFUSED = 0xffffffff; // open(): options refused
 const DEFAULTS_PLACE = 8; // openAt(): the instance's defaults
+// What the driver knows of an attempt before classifying it (`runFrom`): fetch fulfilled or
+// rejected with `value`; then an ANSWERED step classifies and reports it.
+const FULFILLED = -1, REJECTED = -2, ANSWERED = -1;
 // start() takes the method as its index here (the core's METHODS), any other by setMethod.
 // (A GET, most calls, is told apart first: a lookup in this table costs more than the test.)
 const METHOD_CODES = Object.assign(Object.create(null), { GET: 0, HEAD: 1, OPTIONS: 2, TRACE: 3, PUT: 4, DELETE: 5, POST: 6, PATCH: 7 });
@@ -247,31 +250,84 @@ export function createRetryFetch(defaults) {
     return timeoutMs >= 0 ? began + timeoutMs : -1;
   }
 
-  // Runs a call opened in slot `id`, and closes the slot however it ends.
-  async function run(id, input, callInit, hooks) {
-    // When the core last heard from this call, if nothing was awaited since: the clock is read
-    // once per step (Date.now() is a good part of a call's own cost).
-    let at;
-    let closed = false; // the core closed the slot with the call's last response
+  // What a call asks for, read before it starts: the state its run carries.
+  function describeCall(id, input, callInit, hooks, began) {
+    const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
+    const { request, url, method, signal, headers } = describeRequest(input, init);
+    if (signal && signal.aborted) throw signal.reason;
+    const key = hooks.key ? String(hooks.key(url)) : originOf(url);
+    const stream = streamBody(input, init, request);
+    return { id, input, init, url, method, signal, headers, key, hooks, began, stream, body: undefined, replayable: true };
+  }
+
+  function startCall(call, now) {
+    return start(call.id, call.key, call.method, hasHeader(call.headers, "idempotency-key"), call.replayable, call.began, now);
+  }
+
+  // Runs a call opened in slot `id`, and closes the slot however it ends. Not async itself:
+  // a call whose first attempt nothing but fetch can settle (no timeout, signal, stream body
+  // or onAttempt) is awaited by `sendPlain`, a small async function, since suspending and
+  // resuming a large one costs more (about 60 ns a call here); every other call, and any
+  // attempt after the first, goes through `runFrom`'s loop.
+  function run(id, input, callInit, hooks) {
+    let call;
+    let action; // none yet while a stream body is to be read first
     try {
       const began = Date.now();
-      at = began;
-      const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
-      const { request, url, method, signal, headers } = describeRequest(input, init);
-      if (signal && signal.aborted) throw signal.reason;
-      const key = hooks.key ? String(hooks.key(url)) : originOf(url);
-      // A stream body is read into a replay buffer before anything is sent (SPEC 3).
-      let body;
-      let replayable = true;
-      const stream = streamBody(input, init, request);
-      if (stream !== undefined) {
-        [replayable, body] = await untilStopped(
-          (stop) => bufferBody(stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadlineOf(id, began));
-        at = Date.now();
-      }
+      call = describeCall(id, input, callInit, hooks, began);
+      if (call.stream === undefined) action = startCall(call, began);
+    } catch (error) {
+      instance.close(id, Date.now());
+      return Promise.reject(error);
+    }
+    flush(); // what starting changed (a breaker gone half-open), before anything is sent
+    if (action === SEND && !call.signal && !hooks.onAttempt) return sendPlain(call);
+    return runFrom(call, action);
+  }
 
-      let action = start(id, key, method, hasHeader(headers, "idempotency-key"), replayable, began, at);
-      at = undefined;
+  // The first attempt of a plain call (see run). A 2xx from the platform's Response that
+  // settles the call ends it here (the core closes the slot with the report); anything else
+  // goes on in runFrom from what fetch gave.
+  async function sendPlain(call) {
+    const fetchFn = call.hooks.fetch || globalThis.fetch;
+    let answer;
+    let kind = FULFILLED;
+    try {
+      answer = await fetchFn.call(globalThis, call.input, call.init);
+    } catch (error) {
+      answer = error;
+      kind = REJECTED;
+    }
+    const at = Date.now();
+    if (kind === FULFILLED && answer instanceof Response) {
+      const status = answer.status;
+      if (status >= 200 && status < 300) {
+        const action = instance.response(call.id, status, at);
+        if (action !== SETTLE_LAST) return runFrom(call, action, RESPONSE, answer, answer);
+        flush();
+        return answer;
+      }
+    }
+    return runFrom(call, ANSWERED, kind, answer, undefined, at);
+  }
+
+  // The loop of a call from `action` (undefined: read the stream body, then start), with the
+  // last attempt's outcome (`kind`, `value`) and the response not yet handed over nor
+  // discarded (`pending`); `at`: when the core last heard from the call, if nothing was
+  // awaited since (the clock is read once per step: Date.now() is a good part of a call's
+  // own cost).
+  async function runFrom(call, action, kind = NETWORK, value = undefined, pending = undefined, at = undefined) {
+    const { id, input, init, url, signal, key, hooks, began } = call;
+    let closed = false; // the core closed the slot with the call's last response
+    let retried = false; // a response may have been released for a retry (see withoutBody)
+    try {
+      if (action === undefined) {
+        // A stream body is read into a replay buffer before anything is sent (SPEC 3).
+        [call.replayable, call.body] = await untilStopped(
+          (stop) => bufferBody(call.stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadlineOf(id, began));
+        action = startCall(call, Date.now());
+      }
+      const body = call.body;
       if (action === SEND_HEDGED) {
         return await runHedged(instance, id, {
           fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
@@ -279,32 +335,40 @@ export function createRetryFetch(defaults) {
           settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
         });
       }
-      let kind = NETWORK;
-      let value;
-      let pending; // a response not yet handed to the caller nor discarded
-      let retried = false; // a response may have been released for a retry (see withoutBody)
+      let attemptNo = 0;
+      let sentAt = 0;
       try {
         for (;;) {
           flush();
+          const fetchFn = hooks.fetch || globalThis.fetch;
           if (action === SEND || action === SEND_TIMED) {
-            const fetchFn = hooks.fetch || globalThis.fetch;
-            const attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
-            const sentAt = hooks.onAttempt ? Date.now() : 0;
+            attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
+            sentAt = hooks.onAttempt ? Date.now() : 0;
             const timeoutMs = action === SEND ? -1 : instance.get(H.GET_PARAM, id);
             if (timeoutMs < 0 && !signal && body === undefined) {
-              // The common attempt (nothing but fetch can settle it), awaited here rather than
-              // through attempt(): one promise and one microtask fewer per call.
+              // An attempt nothing but fetch can settle, awaited here rather than through
+              // attempt(): one promise and one microtask fewer.
               try {
                 value = await fetchFn.call(globalThis, input, init);
-                kind = isResponse(value) ? RESPONSE : INVALID;
-                if (kind === INVALID) value = notAResponse(value);
+                kind = FULFILLED;
               } catch (error) {
-                [kind, value] = rejected(error, fetchFn, input, url, init);
+                value = error;
+                kind = REJECTED;
               }
             } else {
               [kind, value] = await attempt(fetchFn, input, init, body, timeoutMs, signal, url);
             }
             at = Date.now();
+            action = ANSWERED;
+          }
+          if (action === ANSWERED) {
+            // What fetch gave, classified (attempt() classifies its own).
+            if (kind === FULFILLED) {
+              kind = isResponse(value) ? RESPONSE : INVALID;
+              if (kind === INVALID) value = notAResponse(value);
+            } else if (kind === REJECTED) {
+              [kind, value] = rejected(value, fetchFn, input, url, init);
+            }
             if (hooks.onAttempt) {
               const ev = { key, url, attempt: attemptNo, hedge: false, durationMs: at - sentAt };
               if (kind === RESPONSE) ev.status = value.status;
@@ -357,7 +421,7 @@ export function createRetryFetch(defaults) {
     }
   }
 
-  // How a hedged call ends, as the loop in `run` ends a plain one.
+  // How a hedged call ends, as the loop in `runFrom` ends a plain one.
   function settleHedged(id, action, kind, value, key, signal) {
     if (action === SETTLE_LAST) {
       if (kind === RESPONSE) return released.has(value) ? withoutBody(value) : value;

@@ -124,3 +124,24 @@ test("the event options are checked: instance-only ones are refused per call", a
   await assert.rejects(rf(srv.url("/x"), { retry: { onStorm() {} } }), /onStorm/);
   await assert.rejects(rf(srv.url("/x"), { retry: { storm: false } }), /storm/);
 });
+
+test("onBreaker hears of half-open before the probe is sent, and of closed before the probe's call settles", async () => {
+  const order = [];
+  const rf = createRetryFetch({
+    maxAttempts: 1, budget: false, breaker: BREAKER,
+    fetch: (input, init) => {
+      order.push("fetch");
+      return fetch(input, init);
+    },
+    onBreaker: (ev) => order.push(ev.state),
+  });
+  const path = uniquePath("order");
+  srv.script(path, [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }, { status: 200, body: "ok" }]);
+  for (let i = 0; i < 4; i++) await (await rf(srv.url(path))).arrayBuffer();
+  await sleep(250);
+  order.length = 0;
+  const res = await rf(srv.url(path));
+  order.push("settled");
+  assert.equal(res.status, 200);
+  assert.deepEqual(order, ["half-open", "fetch", "closed", "settled"]);
+});
