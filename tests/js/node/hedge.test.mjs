@@ -152,7 +152,9 @@ test('"auto" hedges at the key\'s p95 only after 20 calls', async () => {
   slowFirst(slow2, 2000);
   const r = await timed(rf(srv.url(slow2)));
   assert.equal(await r.value.text(), "fast", `stats ${JSON.stringify(rf.stats())}`);
-  between(r.ms, 8, 500, "hedged after the p95 (about 5-10 ms here; floor 10)");
+  // The p95 is about 5-10 ms here (floor 10), more on a busy machine; the slow attempt takes
+  // 2000, so an answer well before it came from a hedge.
+  between(r.ms, 8, 1200, "hedged after the p95, long before the slow attempt's 2000 ms");
   assert.equal(rf.stats().hedges, 1);
 });
 
