@@ -1,0 +1,56 @@
+// The library's own work per call, with as little else as possible in the loop: each call's
+// fetch resolves one prebuilt Response (no body, never read), so what is left over the bare
+// stub is the library's own work. A diagnostic for comparing builds of edge-retry (its
+// figures hold still to about ±20 ns on a busy machine, where bench/overhead.mjs's stub
+// table moves by ±0.5 µs); bench/overhead.mjs, where each call makes and reads a Response, is
+// the figure the README's table gives.
+//
+//   node bench/per-call-lean.mjs [--rounds N] [--pkg dir,dir...]
+//
+// --pkg: other builds of the package to time beside pkg/ (say, a checkout of another commit
+// after `bash scripts/build-pkg.sh`), as P1, P2, ...
+import { resolve } from "node:path";
+import { median, option, PKG, table, version } from "./lib.mjs";
+
+const ROUNDS = Number(option("--rounds", 30));
+const BATCH = 5000;
+const WARMUP_ROUNDS = 4;
+const dirs = [PKG, ...String(option("--pkg", "")).split(",").filter(Boolean).map((d) => resolve(d))];
+
+const response = new Response(null, { status: 200 });
+const stub = () => Promise.resolve(response);
+
+const contenders = { "stub fetch": stub };
+for (const [i, dir] of dirs.entries()) {
+  const { createRetryFetch } = await import(new URL("node.js", `file://${dir}/`).href);
+  const retryFetch = createRetryFetch({ fetch: stub });
+  const name = i === 0 ? "retryFetch" : `retryFetch P${i}`;
+  contenders[name] = (url) => retryFetch(url);
+  contenders[`${name}, options per call`] = (url) => retryFetch(url, { retry: { maxAttempts: 3, baseDelayMs: 100 } });
+}
+const { retry, handleAll, ExponentialBackoff } = await import("cockatiel");
+const policy = retry(handleAll.orWhenResult((r) => r.status >= 500), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100 }) });
+contenders.cockatiel = (url) => policy.execute(() => stub(url));
+const { default: fetchRetry } = await import("fetch-retry");
+const withRetries = fetchRetry(stub, { retries: 2, retryOn: [503] });
+contenders["fetch-retry"] = (url) => withRetries(url);
+
+const names = Object.keys(contenders);
+const times = Object.fromEntries(names.map((n) => [n, []]));
+for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[(i + round) % names.length];
+    const call = contenders[name];
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < BATCH; k++) await call("http://127.0.0.1:1/lean");
+    if (round >= WARMUP_ROUNDS) times[name].push(Number(process.hrtime.bigint() - t0) / BATCH);
+  }
+}
+const over = (name) => times[name].map((ns, i) => ns - times["stub fetch"][i]);
+const label = (n) => (n === "cockatiel" || n === "fetch-retry" ? `${n} ${version(n)}` : n);
+console.log(`${ROUNDS} interleaved rounds x ${BATCH} calls; ns per call over the bare stub (median, and the rounds' quartiles).\n`);
+console.log(table(["contender", "ns over the stub", "quartiles"],
+  names.filter((n) => n !== "stub fetch").map((n) => {
+    const xs = over(n).sort((a, b) => a - b);
+    return [label(n), `**${median(xs).toFixed(0)}**`, `${xs[xs.length >> 2].toFixed(0)} – ${xs[(3 * xs.length) >> 2].toFixed(0)}`];
+  })));
