@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::hedge::{HedgeDelay, HedgeSettings, MAX_HEDGES};
 use super::policy::{
-    BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet,
+    BreakerSettings, BudgetSettings, Jitter, Methods, PacerSettings, Policy, RetryCapSettings, StatusSet,
     StormSettings,
 };
 
@@ -145,16 +145,17 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || symbol(b))
 }
 
-fn methods(v: &Value) -> Check<Vec<String>> {
+fn methods(v: &Value) -> Check<Methods> {
     const EXPECTED: &str = "must be an array of HTTP method names";
     let Value::List(items) = v else { return Err(EXPECTED) };
-    items
-        .iter()
-        .map(|item| match item {
-            Value::Str(s) if is_token(s) => Ok(s.to_ascii_uppercase()),
-            _ => Err(EXPECTED),
-        })
-        .collect()
+    let mut methods = Methods::new();
+    for item in items {
+        match item {
+            Value::Str(s) if is_token(s) => methods.push(s),
+            _ => return Err(EXPECTED),
+        }
+    }
+    Ok(methods)
 }
 
 fn fields<'a>(v: &'a Value, expected: &'static str) -> Check<&'a [(String, Value)]> {
@@ -542,7 +543,7 @@ mod tests {
         let p = apply(&Policy::default(), &options, Scope::PerCall).unwrap_or_default();
         assert_eq!(p.max_attempts, 5);
         assert_eq!(p.jitter, Jitter::Ratio(0.2));
-        assert_eq!(p.methods, vec![String::from("POST")]);
+        assert_eq!(p.methods.iter().collect::<Vec<_>>(), ["POST"]);
         assert_eq!(p.timeout_ms, None);
         let b = p.breaker.unwrap_or_default();
         assert_eq!((b.open_ms, b.minimum_requests), (5, 10));

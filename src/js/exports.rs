@@ -541,8 +541,14 @@ fn hints_of<'a>(
     }
 }
 
+/// (Set after a clone, not written with `..policy.clone()`: that form copies the struct field
+/// by field, 0.4 KB of wasm.)
 fn single_attempt(policy: &Policy) -> Policy {
-    Policy { max_attempts: 1, breaker: None, budget: None, ..policy.clone() }
+    let mut single = policy.clone();
+    single.max_attempts = 1;
+    single.breaker = None;
+    single.budget = None;
+    single
 }
 
 impl Instance {
