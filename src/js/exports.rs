@@ -339,11 +339,26 @@ impl Instance {
 
     /// A step of the call in slot `id` (see ACT_*): its action code.
     pub fn act(&mut self, op: u32, id: u32, now: f64) -> u32 {
-        match op {
-            ACT_RESUME => self.resume(id, now),
-            ACT_DECLINE => self.decline(id, now),
-            ACT_HEDGE => self.hedge(id, now),
-            _ => self.abort(id, now),
+        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
+        let Some(call) = slot.call.as_mut() else { return MISUSE };
+        let (engine, policy, now) = (&mut self.engine, &slot.policy, now as u64);
+        // One match over the steps, not a copy of the slot's lookup per step.
+        let stepped = match op {
+            ACT_RESUME => call.resume(engine, policy, now),
+            ACT_DECLINE => call.decline(engine, policy, now),
+            ACT_HEDGE => match call.hedge(engine, policy, now) {
+                Ok(Some(action)) => Ok(action),
+                Ok(None) => return NO_HEDGE,
+                Err(e) => Err(e),
+            },
+            _ => call.abort(engine, policy, now),
+        };
+        match stepped {
+            Ok(action) => {
+                slot.action = action;
+                code(action)
+            }
+            Err(_) => MISUSE,
         }
     }
 
@@ -401,6 +416,7 @@ const GET_FLEET_SETTING: u32 = 9;
 // `act`'s steps (anything else aborts).
 const ACT_RESUME: u32 = 0;
 const ACT_DECLINE: u32 = 1;
+const ACT_ABORT: u32 = 2;
 const ACT_HEDGE: u32 = 3;
 // `set`'s settings.
 const SET_SEED: u32 = 0;
@@ -447,17 +463,17 @@ impl Instance {
 
     /// The wait is over: SEND, or a settlement.
     pub fn resume(&mut self, id: u32, now: f64) -> u32 {
-        self.step(id, |call, engine, policy| call.resume(engine, policy, now as u64))
+        self.act(ACT_RESUME, id, now)
     }
 
     /// `shouldRetry` said no.
     pub fn decline(&mut self, id: u32, now: f64) -> u32 {
-        self.step(id, |call, engine, policy| call.decline(engine, policy, now as u64))
+        self.act(ACT_DECLINE, id, now)
     }
 
     /// The caller aborted, or a callback threw: free what the call holds.
     pub fn abort(&mut self, id: u32, now: f64) -> u32 {
-        self.step(id, |call, engine, policy| call.abort(engine, policy, now as u64))
+        self.act(ACT_ABORT, id, now)
     }
 
     /// The current action's number: SEND's timeout in ms (-1 for none), RETRY's delay,
@@ -785,16 +801,7 @@ impl Instance {
     /// The hedge delay has passed: SEND (the hedge; GET_ATTEMPT and GET_PARAM give its number
     /// and timeout), NO_HEDGE, or MISUSE.
     pub fn hedge(&mut self, id: u32, now: f64) -> u32 {
-        let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
-        let Some(call) = slot.call.as_mut() else { return MISUSE };
-        match call.hedge(&mut self.engine, &slot.policy, now as u64) {
-            Ok(Some(action)) => {
-                slot.action = action;
-                code(action)
-            }
-            Ok(None) => NO_HEDGE,
-            Err(_) => MISUSE,
-        }
+        self.act(ACT_HEDGE, id, now)
     }
 
     /// A hedged call: the next `outcome` reports attempt number `attempt`.
