@@ -57,8 +57,7 @@ use crate::core::call::{Action, Call, CallError, Settle};
 use crate::core::classify::{Outcome, method_is_retryable};
 use crate::core::engine::{Engine, Event, EventKind};
 use crate::core::headers::ServerHints;
-use crate::core::option_bytes;
-use crate::core::options::{self, OptionError, Scope};
+use crate::core::options::{self, Scope};
 use crate::core::origin;
 use crate::core::policy::{Jitter, Policy};
 use crate::core::presets::PRESETS;
@@ -687,11 +686,7 @@ impl Instance {
 
     /// Decodes option bytes and applies them over `base`; a refusal's message goes to `error`.
     fn read(&mut self, bytes: &[u8], base: &Policy, scope: Scope) -> Result<Policy, ()> {
-        let applied = match option_bytes::decode(bytes) {
-            Some(value) => options::apply_value(base, &value, scope),
-            None => Err(OptionError::new("retry", "could not be read (an edge-retry bug)")),
-        };
-        applied.map_err(|e| self.error = e.message())
+        options::apply_bytes(base, bytes, scope).map_err(|e| self.error = e.message())
     }
 
     fn step(
