@@ -5,12 +5,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::hedge::{HedgeDelay, HedgeSettings, MAX_HEDGES};
+use super::hedge::{HedgeDelay, MAX_HEDGES};
 use super::option_bytes::{self, Fields, Item};
-use super::policy::{
-    BreakerSettings, BudgetSettings, Jitter, Methods, PacerSettings, Policy, RetryCapSettings, StatusSet,
-    StormSettings,
-};
+use super::policy::{Jitter, Methods, Policy, StatusSet};
 
 /// A JS value, as far as validation needs to know it: how a Rust caller gives options
 /// ([`apply`], [`apply_value`]); they are checked as the option bytes it encodes to.
@@ -226,45 +223,39 @@ impl Rule {
 }
 
 /// A settings object's shape: its option name, what it must be, the error for a key it does
-/// not have, and its fields in the order of the values array.
+/// not have, its fields, how it is turned on (the base's settings, else the defaults) or off,
+/// and where its field number `i` goes. The numbers go straight into the policy: no array of
+/// values to fill and convert back per kind of settings (0.5 KB of wasm).
 struct Shape {
     name: &'static str,
     expected: &'static str,
     unknown: &'static str,
     fields: &'static [(&'static str, Rule)],
+    switch: fn(&mut Policy, &Policy, bool),
+    set: fn(&mut Policy, usize, f64),
 }
 
-/// Reads `false` (off: `false` is returned), `true` (`values` kept: the base's, or the
-/// defaults', in the shape's order) or an object of fields over `values`. Not generic over
-/// the array length on purpose: one copy of this code serves every shape.
-fn settings(v: Item, shape: &Shape, values: &mut [f64]) -> Result<bool, OptionError> {
-    match v {
-        Item::Bool(false) => return Ok(false),
-        Item::Bool(true) => return Ok(true),
-        _ => {}
+/// Reads `false` (off), `true` (on: the base's settings, or the defaults) or an object of
+/// fields over those. One copy of this code serves every shape.
+fn settings(v: Item, shape: &Shape, p: &mut Policy, base: &Policy) -> Result<(), OptionError> {
+    if let Item::Bool(on) = v {
+        (shape.switch)(p, base, on);
+        return Ok(());
     }
-    for (key, value) in fields(v, shape.expected).map_err(|e| OptionError::new(shape.name, e))? {
+    let fields = fields(v, shape.expected).map_err(|e| OptionError::new(shape.name, e))?;
+    (shape.switch)(p, base, true);
+    for (key, value) in fields {
         if matches!(value, Item::Undefined) {
             continue;
         }
-        let field = shape.fields.iter().zip(values.iter_mut()).find(|((name, _), _)| *name == key);
-        let checked = match field {
-            Some(((_, Rule::Function), _)) => Rule::Function.check(value).map(|_| ()),
-            Some(((_, rule), slot)) => rule.check(value).map(|n| *slot = n),
+        let checked = match shape.fields.iter().enumerate().find(|(_, (name, _))| *name == key) {
+            Some((_, (_, Rule::Function))) => Rule::Function.check(value).map(|_| ()),
+            Some((i, (_, rule))) => rule.check(value).map(|n| (shape.set)(p, i, n)),
             None => Err(shape.unknown),
         };
         checked.map_err(|e| OptionError::nested(shape.name, OptionError::new(key, e)))?;
     }
-    Ok(true)
-}
-
-/// [`settings`] over an array: the values read, or `None` when turned off.
-fn read<const N: usize>(
-    v: Item,
-    shape: &Shape,
-    mut values: [f64; N],
-) -> Result<Option<[f64; N]>, OptionError> {
-    Ok(settings(v, shape, &mut values)?.then_some(values))
+    Ok(())
 }
 
 /// A whole number read by [`settings`] (already checked, so only saturation is left).
@@ -285,30 +276,19 @@ const BREAKER: Shape = Shape {
         ("halfOpenProbes", Rule::Count1),
         ("key", Rule::Function),
     ],
-};
-
-fn breaker(v: Item, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [
-        s.failure_ratio,
-        f64::from(s.minimum_requests),
-        s.window_ms as f64,
-        s.open_ms as f64,
-        s.max_open_ms as f64,
-        f64::from(s.half_open_probes),
-        0.0,
-    ];
-    Ok(read(v, &BREAKER, values)?.map(|[failure_ratio, minimum, window, open, max_open, probes, _]| {
-        BreakerSettings {
-            failure_ratio,
-            minimum_requests: to_u32(minimum),
-            window_ms: window as u64,
-            open_ms: open as u64,
-            max_open_ms: max_open as u64,
-            half_open_probes: to_u32(probes),
+    switch: |p, base, on| p.breaker = on.then(|| base.breaker.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.breaker else { return };
+        match i {
+            0 => s.failure_ratio = n,
+            1 => s.minimum_requests = to_u32(n),
+            2 => s.window_ms = n as u64,
+            3 => s.open_ms = n as u64,
+            4 => s.max_open_ms = n as u64,
+            _ => s.half_open_probes = to_u32(n),
         }
-    }))
-}
+    },
+};
 
 const BUDGET: Shape = Shape {
     name: "budget",
@@ -320,51 +300,54 @@ const BUDGET: Shape = Shape {
         ("timeoutCost", Rule::Count0),
         ("successRefund", Rule::Count0),
     ],
+    switch: |p, base, on| p.budget = on.then(|| base.budget.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.budget else { return };
+        match i {
+            0 => s.capacity = to_u32(n),
+            1 => s.retry_cost = to_u32(n),
+            2 => s.timeout_cost = to_u32(n),
+            _ => s.success_refund = to_u32(n),
+        }
+    },
 };
-
-fn budget(v: Item, base: Option<BudgetSettings>) -> Result<Option<BudgetSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.capacity, s.retry_cost, s.timeout_cost, s.success_refund].map(f64::from);
-    Ok(read(v, &BUDGET, values)?.map(|[capacity, retry_cost, timeout_cost, success_refund]| BudgetSettings {
-        capacity: to_u32(capacity),
-        retry_cost: to_u32(retry_cost),
-        timeout_cost: to_u32(timeout_cost),
-        success_refund: to_u32(success_refund),
-    }))
-}
 
 const PACER: Shape = Shape {
     name: "pacer",
     expected: "must be false, true or an object of pacer settings",
     unknown: "is not a pacer setting",
     fields: &[("increase", Rule::AtLeastOne), ("decrease", Rule::Ratio), ("seedRatio", Rule::Positive)],
+    switch: |p, base, on| p.pacer = on.then(|| base.pacer.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.pacer else { return };
+        match i {
+            0 => s.increase = n,
+            1 => s.decrease = n,
+            _ => s.seed_ratio = n,
+        }
+    },
 };
-
-fn pacer(v: Item, base: Option<PacerSettings>) -> Result<Option<PacerSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.increase, s.decrease, s.seed_ratio];
-    Ok(read(v, &PACER, values)?.map(|[increase, decrease, seed_ratio]| PacerSettings {
-        increase,
-        decrease,
-        seed_ratio,
-    }))
-}
 
 const STORM: Shape = Shape {
     name: "storm",
     expected: "must be false, true or an object of storm settings",
     unknown: "is not a storm setting",
     fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumAttempts", Rule::Count1)],
+    switch: |p, base, on| p.storm = on.then(|| base.storm.unwrap_or_default()),
+    set: |p, i, n| {
+        if let Some(s) = &mut p.storm {
+            set_ratio_window_minimum((&mut s.ratio, &mut s.window_ms, &mut s.minimum_attempts), i, n);
+        }
+    },
 };
 
-fn storm(v: Item, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_attempts)];
-    Ok(read(v, &STORM, values)?.map(|[ratio, window, minimum]| StormSettings {
-        ratio,
-        window_ms: window as u64,
-        minimum_attempts: to_u32(minimum),
-    }))
+/// Field `i` of settings made of a ratio, a window in ms and a minimum count (storm, retry cap).
+fn set_ratio_window_minimum((ratio, window_ms, minimum): (&mut f64, &mut u64, &mut u32), i: usize, n: f64) {
+    match i {
+        0 => *ratio = n,
+        1 => *window_ms = n as u64,
+        _ => *minimum = to_u32(n),
+    }
 }
 
 const RETRY_CAP: Shape = Shape {
@@ -372,17 +355,31 @@ const RETRY_CAP: Shape = Shape {
     expected: "must be false, true or an object of retry cap settings",
     unknown: "is not a retry cap setting",
     fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumCalls", Rule::Count1)],
+    switch: |p, base, on| p.retry_cap = on.then(|| base.retry_cap.unwrap_or_default()),
+    set: |p, i, n| {
+        if let Some(s) = &mut p.retry_cap {
+            set_ratio_window_minimum((&mut s.ratio, &mut s.window_ms, &mut s.minimum_calls), i, n);
+        }
+    },
 };
 
-fn retry_cap(v: Item, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_calls)];
-    Ok(read(v, &RETRY_CAP, values)?.map(|[ratio, window, minimum]| RetryCapSettings {
-        ratio,
-        window_ms: window as u64,
-        minimum_calls: to_u32(minimum),
-    }))
-}
+/// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over the
+/// base's; unset fields are "auto" and 1.
+const HEDGE: Shape = Shape {
+    name: "hedge",
+    expected: "must be false, true or an object { delayMs, maxHedges }",
+    unknown: "is not a hedge setting",
+    fields: &[("delayMs", Rule::DelayOrAuto), ("maxHedges", Rule::Hedges)],
+    switch: |p, base, on| p.hedge = on.then(|| base.hedge.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.hedge else { return };
+        match i {
+            0 if n == AUTO => s.delay = HedgeDelay::Auto,
+            0 => s.delay = HedgeDelay::Fixed(n as u64),
+            _ => s.max_hedges = to_u32(n),
+        }
+    },
+};
 
 /// How a top-level option is read.
 #[derive(Clone, Copy)]
@@ -393,20 +390,17 @@ enum Opt {
     Statuses,
     Methods,
     Boolean,
-    Breaker,
-    Budget,
-    Pacer,
-    RetryCap,
-    Hedge,
-    /// An instance setting: `createRetryFetch`'s options only.
-    Storm,
+    /// A settings object.
+    Settings(&'static Shape),
+    /// An instance's settings object: `createRetryFetch`'s options only.
+    InstanceSettings(&'static Shape),
     Function,
     /// A function of `createRetryFetch`'s options only.
     DefaultsFunction,
 }
 
-/// Every top-level option, the numbers first (in [`set_scalar`]'s order). One table, looked
-/// up with one loop: a `match` on the names compared each in turn, in 0.5 KB of wasm.
+/// Every top-level option, the numbers first (in [`set_scalar`]'s order): one table looked up
+/// with one loop, rather than a `match` comparing the names each in turn.
 const OPTIONS: &[(&str, Opt)] = &[
     ("maxAttempts", Opt::Number(Rule::Count1)),
     ("baseDelayMs", Opt::Number(Rule::Millis)),
@@ -421,12 +415,12 @@ const OPTIONS: &[(&str, Opt)] = &[
     ("retryOn", Opt::Statuses),
     ("methods", Opt::Methods),
     ("respectRetryAfter", Opt::Boolean),
-    ("breaker", Opt::Breaker),
-    ("budget", Opt::Budget),
-    ("pacer", Opt::Pacer),
-    ("retryCap", Opt::RetryCap),
-    ("hedge", Opt::Hedge),
-    ("storm", Opt::Storm),
+    ("breaker", Opt::Settings(&BREAKER)),
+    ("budget", Opt::Settings(&BUDGET)),
+    ("pacer", Opt::Settings(&PACER)),
+    ("retryCap", Opt::Settings(&RETRY_CAP)),
+    ("hedge", Opt::Settings(&HEDGE)),
+    ("storm", Opt::InstanceSettings(&STORM)),
     ("shouldRetry", Opt::Function),
     ("onRetry", Opt::Function),
     ("onAttempt", Opt::Function),
@@ -451,27 +445,6 @@ fn set_scalar(p: &mut Policy, index: usize, n: f64) {
     }
 }
 
-const HEDGE: Shape = Shape {
-    name: "hedge",
-    expected: "must be false, true or an object { delayMs, maxHedges }",
-    unknown: "is not a hedge setting",
-    fields: &[("delayMs", Rule::DelayOrAuto), ("maxHedges", Rule::Hedges)],
-};
-
-/// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over `base`;
-/// unset fields are "auto" and 1.
-fn hedge(v: Item, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let delay = match s.delay {
-        HedgeDelay::Auto => AUTO,
-        HedgeDelay::Fixed(ms) => ms as f64,
-    };
-    Ok(read(v, &HEDGE, [delay, f64::from(s.max_hedges)])?.map(|[delay, hedges]| HedgeSettings {
-        delay: if delay == AUTO { HedgeDelay::Auto } else { HedgeDelay::Fixed(delay as u64) },
-        max_hedges: to_u32(hedges),
-    }))
-}
-
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
@@ -493,28 +466,12 @@ fn apply_fields(base: &Policy, options: Fields, scope: Scope) -> Result<Policy, 
             Some((_, Opt::Statuses)) => statuses(value).map(|s| p.retry_on = s),
             Some((_, Opt::Methods)) => methods(value).map(|m| p.methods = m),
             Some((_, Opt::Boolean)) => boolean(value).map(|b| p.respect_retry_after = b),
-            Some((_, Opt::Breaker)) => {
-                p.breaker = breaker(value, base.breaker)?;
+            Some((_, Opt::Settings(shape))) => {
+                settings(value, shape, &mut p, base)?;
                 Ok(())
             }
-            Some((_, Opt::Budget)) => {
-                p.budget = budget(value, base.budget)?;
-                Ok(())
-            }
-            Some((_, Opt::Pacer)) => {
-                p.pacer = pacer(value, base.pacer)?;
-                Ok(())
-            }
-            Some((_, Opt::RetryCap)) => {
-                p.retry_cap = retry_cap(value, base.retry_cap)?;
-                Ok(())
-            }
-            Some((_, Opt::Hedge)) => {
-                p.hedge = hedge(value, base.hedge)?;
-                Ok(())
-            }
-            Some((_, Opt::Storm)) if defaults => {
-                p.storm = storm(value, base.storm)?;
+            Some((_, Opt::InstanceSettings(shape))) if defaults => {
+                settings(value, shape, &mut p, base)?;
                 Ok(())
             }
             Some((_, Opt::Function)) => function(value),
@@ -557,6 +514,7 @@ pub fn apply_bytes(base: &Policy, bytes: &[u8], scope: Scope) -> Result<Policy, 
 
 #[cfg(test)]
 mod tests {
+    use super::super::policy::{PacerSettings, StormSettings};
     use super::*;
     use alloc::vec;
 
