@@ -32,7 +32,7 @@ const WASM_BASE64_START = (await import(pathToFileURL(path.join(PKG, "wasm-inlin
 
 // The size guard (issue 8): every file a minifying bundler emits for a page that imports the
 // package, gzip -9, may not exceed this. The goal is 16 KB; the bound sits just above what
-// ships today (Vite 33.2 KB, webpack 32.8, esbuild 33.2) so that size cannot creep
+// ships today (Vite 33.0 KB, webpack 32.5, esbuild 33.0) so that size cannot creep
 // back while the work goes on, and comes down with each cut. (Rollup's build here does not
 // minify, so it is not held to it.) Lowered from 38 KiB when the browser module's exports went
 // from 36 to 18 and three std calls whose panics linked from_utf8, memchr and a formatted
