@@ -35,11 +35,15 @@ if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION\$"; then
   pids+=($!)
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  say "installing Debian chromium and chromium-driver"
+debian=()
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then debian+=(chromium chromium-driver); fi
+# build-pkg.sh deflates the module inlined for browsers with zopfli.
+if ! command -v zopfli > /dev/null; then debian+=(zopfli); fi
+if [ ${#debian[@]} -gt 0 ]; then
+  say "installing Debian ${debian[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver > /tmp/edge-retry-setup-apt.log 2>&1
+  apt-get install -y -qq "${debian[@]}" > /tmp/edge-retry-setup-apt.log 2>&1
 fi
 
 if [ ! -f node_modules/.edge-retry-lock ] || ! cmp -s package-lock.json node_modules/.edge-retry-lock; then

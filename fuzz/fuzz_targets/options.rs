@@ -15,7 +15,7 @@
 use arbitrary::Arbitrary;
 use edge_retry::core::options::{self, OptionError, Scope, Value};
 use edge_retry::core::policy::{
-    BreakerSettings, BudgetSettings, HedgeDelay, HedgeSettings, Jitter, PacerSettings, Policy, RetryCapSettings,
+    BreakerSettings, BudgetSettings, HedgeDelay, HedgeSettings, Jitter, Methods, PacerSettings, Policy, RetryCapSettings,
     StatusSet, StormSettings,
 };
 use libfuzzer_sys::fuzz_target;
@@ -267,7 +267,7 @@ fn assert_valid(p: &Policy) {
     for s in (0..100).chain(600..700) {
         assert!(!p.retry_on.contains(s), "status {s} in retryOn");
     }
-    for m in &p.methods {
+    for m in p.methods.iter() {
         assert!(is_token(m) && m.bytes().all(|b| !b.is_ascii_lowercase()), "method {m:?}");
     }
     if let Some(b) = &p.breaker {
@@ -371,10 +371,10 @@ fn reference(base: &Policy, opts: &[(String, Value)], scope: Scope) -> Result<Po
             }
             "methods" => {
                 let Value::List(items) = v else { return wrong() };
-                let mut methods = Vec::new();
+                let mut methods = Methods::new();
                 for item in items {
                     match item {
-                        Value::Str(s) if is_token(s) => methods.push(s.to_ascii_uppercase()),
+                        Value::Str(s) if is_token(s) => methods.push(s),
                         _ => return wrong(),
                     }
                 }

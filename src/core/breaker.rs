@@ -123,8 +123,11 @@ impl Breaker {
     /// period, up to `maxOpenMs` (never below `openMs`): the open period grows while the key
     /// stays down and starts short again once a probe closes it.
     fn open(&mut self, settings: &BreakerSettings, t: u64, previous: Option<u64>) {
+        // min then max, not `clamp`: the same here (cap >= openMs), and no assertion of it to
+        // panic with in the wasm.
         let cap = settings.max_open_ms.max(settings.open_ms);
-        let period = previous.map_or(settings.open_ms, |p| p.saturating_mul(2).clamp(settings.open_ms, cap));
+        let period =
+            previous.map_or(settings.open_ms, |p| p.saturating_mul(2).min(cap).max(settings.open_ms));
         self.state = State::Open { opened_at: t, half_open_at: t.saturating_add(period), period };
     }
 

@@ -64,6 +64,22 @@ pub enum CallError {
     OthersInFlight,
 }
 
+/// An attempt beyond the first, as [`Call::take_extra`] checks it: a retry (with the pacer's
+/// slot to reserve, if it paces) or a hedge.
+#[derive(Clone, Copy)]
+enum Extra {
+    Retry { paced: Option<Plan> },
+    Hedge,
+}
+
+/// Why [`Call::take_extra`] refused an extra attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Breaker,
+    /// The retry cap or the budget: counted as a budget denial for a retry.
+    Budget,
+}
+
 /// The most attempts a hedged call has out at once: the first and [`MAX_HEDGES`] hedges.
 const MAX_FLIGHTS: usize = MAX_HEDGES as usize + 1;
 
@@ -384,36 +400,19 @@ impl Call {
                 backoff
             }
         };
-        let mut tokens = 0;
         let cost = policy.budget.map(|settings| match outcome {
             Outcome::Response(_) => settings.retry_cost,
             Outcome::NetworkError | Outcome::Timeout => settings.timeout_cost,
         });
-        let fleet_pays = cost.is_none_or(|cost| engine.fleet_can_pay(policy, self.key.key(), cost, now));
-        if let Some(state) = engine.state(&mut self.key, policy) {
-            // Retries already under way stop when the breaker has opened meanwhile.
-            if policy.breaker.as_ref().is_some_and(|s| state.breaker.is_refusing(s, now)) {
-                return self.settle(engine, policy, now, Settle::Last);
-            }
-            if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
-                engine.stats.counters.budget_denials += 1;
-                return self.settle(engine, policy, now, Settle::Last);
-            }
-            if let (Some(settings), Some(cost)) = (&policy.budget, cost) {
-                // The fleet's budget (when shared) and the own must both pay.
-                if !fleet_pays || !state.budget.try_take(settings, cost) {
+        let tokens = match self.take_extra(engine, policy, Extra::Retry { paced }, cost, now) {
+            Ok(tokens) => tokens,
+            Err(refusal) => {
+                if refusal == Refusal::Budget {
                     engine.stats.counters.budget_denials += 1;
-                    return self.settle(engine, policy, now, Settle::Last);
                 }
-                tokens = cost;
+                return self.settle(engine, policy, now, Settle::Last);
             }
-            if let Some(settings) = &policy.retry_cap {
-                state.retry_cap.note_retry(settings, now);
-            }
-            if let Some(plan) = paced {
-                state.pacer.commit(plan);
-            }
-        }
+        };
         if tokens > 0 {
             engine.fleet_spend(policy, self.key.key(), tokens);
         }
@@ -494,22 +493,8 @@ impl Call {
             return Ok(None);
         }
         let cost = policy.budget.map(|settings| settings.retry_cost);
-        let fleet_pays = cost.is_none_or(|cost| engine.fleet_can_pay(policy, self.key.key(), cost, now));
-        if let Some(state) = engine.state(&mut self.key, policy) {
-            if policy.breaker.is_some() && state.breaker.stored_state() != StateName::Closed {
-                return Ok(None);
-            }
-            if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
-                return Ok(None);
-            }
-            if let (Some(settings), Some(cost)) = (&policy.budget, cost) {
-                if !fleet_pays || !state.budget.try_take(settings, cost) {
-                    return Ok(None);
-                }
-            }
-            if let Some(settings) = &policy.retry_cap {
-                state.retry_cap.note_retry(settings, now);
-            }
+        if self.take_extra(engine, policy, Extra::Hedge, cost, now).is_err() {
+            return Ok(None);
         }
         if let Some(cost) = cost {
             engine.fleet_spend(policy, self.key.key(), cost);
@@ -528,6 +513,52 @@ impl Call {
         }
         self.plan_hedge(engine, policy, now);
         Ok(Some(Action::Send { attempt, timeout_ms, deadline_bound }))
+    }
+
+    /// What an extra attempt (a retry or a hedge) needs of the key's state: a breaker still
+    /// letting it through, room under the retry cap, and `cost` tokens of the budget (the
+    /// fleet's too, when shared), which it takes. The tokens taken, or what refused. One copy
+    /// for both: the checks are the same, in the same order.
+    fn take_extra(
+        &mut self,
+        engine: &mut Engine,
+        policy: &Policy,
+        extra: Extra,
+        cost: Option<u32>,
+        now: u64,
+    ) -> Result<u32, Refusal> {
+        let fleet_pays = cost.is_none_or(|cost| engine.fleet_can_pay(policy, self.key.key(), cost, now));
+        let mut tokens = 0;
+        if let Some(state) = engine.state(&mut self.key, policy) {
+            if let Some(settings) = &policy.breaker {
+                // Retries already under way stop when the breaker has opened meanwhile; a
+                // hedge goes only while it is closed.
+                let stopped = match extra {
+                    Extra::Retry { .. } => state.breaker.is_refusing(settings, now),
+                    Extra::Hedge => state.breaker.stored_state() != StateName::Closed,
+                };
+                if stopped {
+                    return Err(Refusal::Breaker);
+                }
+            }
+            if policy.retry_cap.is_some_and(|s| !state.retry_cap.allows(&s, now)) {
+                return Err(Refusal::Budget);
+            }
+            if let (Some(settings), Some(cost)) = (&policy.budget, cost) {
+                // The fleet's budget (when shared) and the own must both pay.
+                if !fleet_pays || !state.budget.try_take(settings, cost) {
+                    return Err(Refusal::Budget);
+                }
+                tokens = cost;
+            }
+            if let Some(settings) = &policy.retry_cap {
+                state.retry_cap.note_retry(settings, now);
+            }
+            if let Extra::Retry { paced: Some(plan) } = extra {
+                state.pacer.commit(plan);
+            }
+        }
+        Ok(tokens)
     }
 
     /// Sets when the next hedge may be asked for, from `now` (a send).

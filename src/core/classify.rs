@@ -63,14 +63,7 @@ pub fn method_is_retryable(policy: &Policy, method: &str, has_idempotency_key: b
     if has_idempotency_key {
         return true;
     }
-    // A plain loop, the length first: the wasm is built for size, where iterator adaptors
-    // stay calls, and this runs at every call's start.
-    for listed in &policy.methods {
-        if listed.len() == method.len() && listed.eq_ignore_ascii_case(method) {
-            return true;
-        }
-    }
-    false
+    policy.methods.iter().any(|listed| listed.eq_ignore_ascii_case(method))
 }
 
 #[cfg(test)]

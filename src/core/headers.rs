@@ -138,7 +138,8 @@ pub fn ratelimit_ms(value: &[u8]) -> Option<u64> {
         let mut parts = pieces(member?, b';');
         let head = parts.next()??;
         // A name (string or token) starts a draft-8 policy; `key=value` is a draft-7 member.
-        let named = head.first() == Some(&b'"') || !head.contains(&b'=');
+        // (`all`, not `contains`: a byte slice's `contains` links a 380-byte memchr.)
+        let named = head.first() == Some(&b'"') || head.iter().all(|&b| b != b'=');
         let mut quota = if named { Quota::default() } else { dictionary };
         if !named {
             quota.read(head);

@@ -1,16 +1,16 @@
-//! Options validation (SPEC 2). The driver turns a JS options object into [`Value`]s; this
-//! module checks every key and applies it over a base [`Policy`]. Errors name the option.
+//! Options validation (SPEC 2). The driver hands a JS options object over as option bytes
+//! ([`super::option_bytes`]); this module checks every key, reading the bytes in place, and
+//! applies it over a base [`Policy`]. Errors name the option.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::hedge::{HedgeDelay, HedgeSettings, MAX_HEDGES};
-use super::policy::{
-    BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, RetryCapSettings, StatusSet,
-    StormSettings,
-};
+use super::hedge::{HedgeDelay, MAX_HEDGES};
+use super::option_bytes::{self, Fields, Item};
+use super::policy::{Jitter, Methods, Policy, StatusSet};
 
-/// A JS value, as far as validation needs to know it.
+/// A JS value, as far as validation needs to know it: how a Rust caller gives options
+/// ([`apply`], [`apply_value`]); they are checked as the option bytes it encodes to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Undefined,
@@ -64,9 +64,9 @@ pub enum Scope {
 
 type Check<T> = Result<T, &'static str>;
 
-fn number(v: &Value) -> Check<f64> {
+fn number(v: Item) -> Check<f64> {
     match v {
-        Value::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n),
+        Item::Number(n) if n.is_finite() && n >= 0.0 => Ok(n),
         _ => Err("must be a finite number >= 0"),
     }
 }
@@ -76,60 +76,58 @@ fn number(v: &Value) -> Check<f64> {
 /// 2^64 itself was taken; `as` saturates, so any of them now gives the field's largest value.)
 const ALL_WHOLE_FROM: f64 = 9_007_199_254_740_992.0;
 
-fn whole(v: &Value, min: f64, expected: &'static str) -> Check<u64> {
+fn whole(v: Item, min: f64, expected: &'static str) -> Check<u64> {
     match v {
-        Value::Number(n)
-            if n.is_finite() && *n >= min && (*n >= ALL_WHOLE_FROM || *n == (*n as u64) as f64) =>
-        {
-            Ok(*n as u64)
+        Item::Number(n) if n.is_finite() && n >= min && (n >= ALL_WHOLE_FROM || n == (n as u64) as f64) => {
+            Ok(n as u64)
         }
         _ => Err(expected),
     }
 }
 
-fn boolean(v: &Value) -> Check<bool> {
+fn boolean(v: Item) -> Check<bool> {
     match v {
-        Value::Bool(b) => Ok(*b),
+        Item::Bool(b) => Ok(b),
         _ => Err("must be true or false"),
     }
 }
 
-fn function(v: &Value) -> Check<()> {
+fn function(v: Item) -> Check<()> {
     match v {
-        Value::Function => Ok(()),
+        Item::Function => Ok(()),
         _ => Err("must be a function"),
     }
 }
 
-fn ratio_in(v: &Value, zero_allowed: bool, expected: &'static str) -> Check<f64> {
+fn ratio_in(v: Item, zero_allowed: bool, expected: &'static str) -> Check<f64> {
     match v {
-        Value::Number(n) if n.is_finite() && *n <= 1.0 && (*n > 0.0 || (zero_allowed && *n == 0.0)) => Ok(*n),
+        Item::Number(n) if n.is_finite() && n <= 1.0 && (n > 0.0 || (zero_allowed && n == 0.0)) => Ok(n),
         _ => Err(expected),
     }
 }
 
-fn jitter(v: &Value) -> Check<Jitter> {
+fn jitter(v: Item) -> Check<Jitter> {
     const EXPECTED: &str =
         "must be \"none\", \"full\", \"equal\", \"decorrelated\" or { ratio } with 0 < ratio <= 1";
     match v {
-        Value::Str(s) => match s.as_str() {
+        Item::Str(s) => match s {
             "none" => Ok(Jitter::None),
             "full" => Ok(Jitter::Full),
             "equal" => Ok(Jitter::Equal),
             "decorrelated" => Ok(Jitter::Decorrelated),
             _ => Err(EXPECTED),
         },
-        Value::Object(fields) => match fields.as_slice() {
-            [(key, value)] if key == "ratio" => ratio_in(value, false, EXPECTED).map(Jitter::Ratio),
+        Item::Object(mut fields) => match (fields.next(), fields.next()) {
+            (Some(("ratio", value)), None) => ratio_in(value, false, EXPECTED).map(Jitter::Ratio),
             _ => Err(EXPECTED),
         },
         _ => Err(EXPECTED),
     }
 }
 
-fn statuses(v: &Value) -> Check<StatusSet> {
+fn statuses(v: Item) -> Check<StatusSet> {
     const EXPECTED: &str = "must be an array of integer statuses from 100 to 599";
-    let Value::List(items) = v else { return Err(EXPECTED) };
+    let Item::List(items) = v else { return Err(EXPECTED) };
     let mut set = StatusSet::empty();
     for item in items {
         let status = whole(item, 100.0, EXPECTED)?;
@@ -138,25 +136,29 @@ fn statuses(v: &Value) -> Check<StatusSet> {
     Ok(set)
 }
 
+/// (A `matches!`, not a byte slice's `contains`, which links a 380-byte memchr.)
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    let symbol =
+        |b| matches!(b, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || symbol(b))
 }
 
-fn methods(v: &Value) -> Check<Vec<String>> {
+fn methods(v: Item) -> Check<Methods> {
     const EXPECTED: &str = "must be an array of HTTP method names";
-    let Value::List(items) = v else { return Err(EXPECTED) };
-    items
-        .iter()
-        .map(|item| match item {
-            Value::Str(s) if is_token(s) => Ok(s.to_ascii_uppercase()),
-            _ => Err(EXPECTED),
-        })
-        .collect()
+    let Item::List(items) = v else { return Err(EXPECTED) };
+    let mut methods = Methods::new();
+    for item in items {
+        match item {
+            Item::Str(s) if is_token(s) => methods.push(s),
+            _ => return Err(EXPECTED),
+        }
+    }
+    Ok(methods)
 }
 
-fn fields<'a>(v: &'a Value, expected: &'static str) -> Check<&'a [(String, Value)]> {
+fn fields<'a>(v: Item<'a>, expected: &'static str) -> Check<Fields<'a>> {
     match v {
-        Value::Object(fields) => Ok(fields),
+        Item::Object(fields) => Ok(fields),
         _ => Err(expected),
     }
 }
@@ -182,13 +184,20 @@ enum Rule {
     Positive,
     /// A function (read by the driver, not stored here).
     Function,
+    /// A finite number >= 0, or "auto" (read as [`AUTO`]).
+    DelayOrAuto,
+    /// An integer from 1 to [`MAX_HEDGES`].
+    Hedges,
 }
+
+/// How [`Rule::DelayOrAuto`] reads "auto": no number it takes is negative.
+const AUTO: f64 = -1.0;
 
 impl Rule {
     /// The value as a number, or what it must be.
-    fn check(self, v: &Value) -> Check<f64> {
+    fn check(self, v: Item) -> Check<f64> {
         let n = match v {
-            Value::Number(n) => *n,
+            Item::Number(n) => n,
             _ => f64::NAN,
         };
         let (ok, expected) = match self {
@@ -200,51 +209,53 @@ impl Rule {
             Rule::AtLeastOne => (n.is_finite() && n >= 1.0, "must be a finite number >= 1"),
             Rule::Positive => (n.is_finite() && n > 0.0, "must be a finite number > 0"),
             Rule::Function => return function(v).map(|()| 0.0),
+            Rule::DelayOrAuto if v == Item::Str("auto") => return Ok(AUTO),
+            Rule::DelayOrAuto => {
+                return number(v).map_err(|_| "must be a finite number >= 0 or \"auto\"");
+            }
+            Rule::Hedges => (
+                whole(v, 1.0, "").is_ok_and(|n| n <= u64::from(MAX_HEDGES)),
+                "must be an integer from 1 to 3",
+            ),
         };
         if ok { Ok(n) } else { Err(expected) }
     }
 }
 
 /// A settings object's shape: its option name, what it must be, the error for a key it does
-/// not have, and its fields in the order of the values array.
+/// not have, its fields, how it is turned on (the base's settings, else the defaults) or off,
+/// and where its field number `i` goes. The numbers go straight into the policy: no array of
+/// values to fill and convert back per kind of settings (0.5 KB of wasm).
 struct Shape {
     name: &'static str,
     expected: &'static str,
     unknown: &'static str,
     fields: &'static [(&'static str, Rule)],
+    switch: fn(&mut Policy, &Policy, bool),
+    set: fn(&mut Policy, usize, f64),
 }
 
-/// Reads `false` (off: `false` is returned), `true` (`values` kept: the base's, or the
-/// defaults', in the shape's order) or an object of fields over `values`. Not generic over
-/// the array length on purpose: one copy of this code serves every shape.
-fn settings(v: &Value, shape: &Shape, values: &mut [f64]) -> Result<bool, OptionError> {
-    match v {
-        Value::Bool(false) => return Ok(false),
-        Value::Bool(true) => return Ok(true),
-        _ => {}
+/// Reads `false` (off), `true` (on: the base's settings, or the defaults) or an object of
+/// fields over those. One copy of this code serves every shape.
+fn settings(v: Item, shape: &Shape, p: &mut Policy, base: &Policy) -> Result<(), OptionError> {
+    if let Item::Bool(on) = v {
+        (shape.switch)(p, base, on);
+        return Ok(());
     }
-    for (key, value) in fields(v, shape.expected).map_err(|e| OptionError::new(shape.name, e))? {
-        if matches!(value, Value::Undefined) {
+    let fields = fields(v, shape.expected).map_err(|e| OptionError::new(shape.name, e))?;
+    (shape.switch)(p, base, true);
+    for (key, value) in fields {
+        if matches!(value, Item::Undefined) {
             continue;
         }
-        let field = shape.fields.iter().zip(values.iter_mut()).find(|((name, _), _)| *name == key.as_str());
-        let checked = match field {
-            Some(((_, Rule::Function), _)) => Rule::Function.check(value).map(|_| ()),
-            Some(((_, rule), slot)) => rule.check(value).map(|n| *slot = n),
+        let checked = match shape.fields.iter().enumerate().find(|(_, (name, _))| *name == key) {
+            Some((_, (_, Rule::Function))) => Rule::Function.check(value).map(|_| ()),
+            Some((i, (_, rule))) => rule.check(value).map(|n| (shape.set)(p, i, n)),
             None => Err(shape.unknown),
         };
         checked.map_err(|e| OptionError::nested(shape.name, OptionError::new(key, e)))?;
     }
-    Ok(true)
-}
-
-/// [`settings`] over an array: the values read, or `None` when turned off.
-fn read<const N: usize>(
-    v: &Value,
-    shape: &Shape,
-    mut values: [f64; N],
-) -> Result<Option<[f64; N]>, OptionError> {
-    Ok(settings(v, shape, &mut values)?.then_some(values))
+    Ok(())
 }
 
 /// A whole number read by [`settings`] (already checked, so only saturation is left).
@@ -265,30 +276,19 @@ const BREAKER: Shape = Shape {
         ("halfOpenProbes", Rule::Count1),
         ("key", Rule::Function),
     ],
-};
-
-fn breaker(v: &Value, base: Option<BreakerSettings>) -> Result<Option<BreakerSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [
-        s.failure_ratio,
-        f64::from(s.minimum_requests),
-        s.window_ms as f64,
-        s.open_ms as f64,
-        s.max_open_ms as f64,
-        f64::from(s.half_open_probes),
-        0.0,
-    ];
-    Ok(read(v, &BREAKER, values)?.map(|[failure_ratio, minimum, window, open, max_open, probes, _]| {
-        BreakerSettings {
-            failure_ratio,
-            minimum_requests: to_u32(minimum),
-            window_ms: window as u64,
-            open_ms: open as u64,
-            max_open_ms: max_open as u64,
-            half_open_probes: to_u32(probes),
+    switch: |p, base, on| p.breaker = on.then(|| base.breaker.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.breaker else { return };
+        match i {
+            0 => s.failure_ratio = n,
+            1 => s.minimum_requests = to_u32(n),
+            2 => s.window_ms = n as u64,
+            3 => s.open_ms = n as u64,
+            4 => s.max_open_ms = n as u64,
+            _ => s.half_open_probes = to_u32(n),
         }
-    }))
-}
+    },
+};
 
 const BUDGET: Shape = Shape {
     name: "budget",
@@ -300,51 +300,54 @@ const BUDGET: Shape = Shape {
         ("timeoutCost", Rule::Count0),
         ("successRefund", Rule::Count0),
     ],
+    switch: |p, base, on| p.budget = on.then(|| base.budget.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.budget else { return };
+        match i {
+            0 => s.capacity = to_u32(n),
+            1 => s.retry_cost = to_u32(n),
+            2 => s.timeout_cost = to_u32(n),
+            _ => s.success_refund = to_u32(n),
+        }
+    },
 };
-
-fn budget(v: &Value, base: Option<BudgetSettings>) -> Result<Option<BudgetSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.capacity, s.retry_cost, s.timeout_cost, s.success_refund].map(f64::from);
-    Ok(read(v, &BUDGET, values)?.map(|[capacity, retry_cost, timeout_cost, success_refund]| BudgetSettings {
-        capacity: to_u32(capacity),
-        retry_cost: to_u32(retry_cost),
-        timeout_cost: to_u32(timeout_cost),
-        success_refund: to_u32(success_refund),
-    }))
-}
 
 const PACER: Shape = Shape {
     name: "pacer",
     expected: "must be false, true or an object of pacer settings",
     unknown: "is not a pacer setting",
     fields: &[("increase", Rule::AtLeastOne), ("decrease", Rule::Ratio), ("seedRatio", Rule::Positive)],
+    switch: |p, base, on| p.pacer = on.then(|| base.pacer.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.pacer else { return };
+        match i {
+            0 => s.increase = n,
+            1 => s.decrease = n,
+            _ => s.seed_ratio = n,
+        }
+    },
 };
-
-fn pacer(v: &Value, base: Option<PacerSettings>) -> Result<Option<PacerSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.increase, s.decrease, s.seed_ratio];
-    Ok(read(v, &PACER, values)?.map(|[increase, decrease, seed_ratio]| PacerSettings {
-        increase,
-        decrease,
-        seed_ratio,
-    }))
-}
 
 const STORM: Shape = Shape {
     name: "storm",
     expected: "must be false, true or an object of storm settings",
     unknown: "is not a storm setting",
     fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumAttempts", Rule::Count1)],
+    switch: |p, base, on| p.storm = on.then(|| base.storm.unwrap_or_default()),
+    set: |p, i, n| {
+        if let Some(s) = &mut p.storm {
+            set_ratio_window_minimum((&mut s.ratio, &mut s.window_ms, &mut s.minimum_attempts), i, n);
+        }
+    },
 };
 
-fn storm(v: &Value, base: Option<StormSettings>) -> Result<Option<StormSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_attempts)];
-    Ok(read(v, &STORM, values)?.map(|[ratio, window, minimum]| StormSettings {
-        ratio,
-        window_ms: window as u64,
-        minimum_attempts: to_u32(minimum),
-    }))
+/// Field `i` of settings made of a ratio, a window in ms and a minimum count (storm, retry cap).
+fn set_ratio_window_minimum((ratio, window_ms, minimum): (&mut f64, &mut u64, &mut u32), i: usize, n: f64) {
+    match i {
+        0 => *ratio = n,
+        1 => *window_ms = n as u64,
+        _ => *minimum = to_u32(n),
+    }
 }
 
 const RETRY_CAP: Shape = Shape {
@@ -352,33 +355,82 @@ const RETRY_CAP: Shape = Shape {
     expected: "must be false, true or an object of retry cap settings",
     unknown: "is not a retry cap setting",
     fields: &[("ratio", Rule::RatioOrZero), ("windowMs", Rule::Millis), ("minimumCalls", Rule::Count1)],
+    switch: |p, base, on| p.retry_cap = on.then(|| base.retry_cap.unwrap_or_default()),
+    set: |p, i, n| {
+        if let Some(s) = &mut p.retry_cap {
+            set_ratio_window_minimum((&mut s.ratio, &mut s.window_ms, &mut s.minimum_calls), i, n);
+        }
+    },
 };
 
-fn retry_cap(v: &Value, base: Option<RetryCapSettings>) -> Result<Option<RetryCapSettings>, OptionError> {
-    let s = base.unwrap_or_default();
-    let values = [s.ratio, s.window_ms as f64, f64::from(s.minimum_calls)];
-    Ok(read(v, &RETRY_CAP, values)?.map(|[ratio, window, minimum]| RetryCapSettings {
-        ratio,
-        window_ms: window as u64,
-        minimum_calls: to_u32(minimum),
-    }))
+/// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over the
+/// base's; unset fields are "auto" and 1.
+const HEDGE: Shape = Shape {
+    name: "hedge",
+    expected: "must be false, true or an object { delayMs, maxHedges }",
+    unknown: "is not a hedge setting",
+    fields: &[("delayMs", Rule::DelayOrAuto), ("maxHedges", Rule::Hedges)],
+    switch: |p, base, on| p.hedge = on.then(|| base.hedge.unwrap_or_default()),
+    set: |p, i, n| {
+        let Some(s) = &mut p.hedge else { return };
+        match i {
+            0 if n == AUTO => s.delay = HedgeDelay::Auto,
+            0 => s.delay = HedgeDelay::Fixed(n as u64),
+            _ => s.max_hedges = to_u32(n),
+        }
+    },
+};
+
+/// How a top-level option is read.
+#[derive(Clone, Copy)]
+enum Opt {
+    /// One number, stored by [`set_scalar`] by its place in [`OPTIONS`].
+    Number(Rule),
+    Jitter,
+    Statuses,
+    Methods,
+    Boolean,
+    /// A settings object.
+    Settings(&'static Shape),
+    /// An instance's settings object: `createRetryFetch`'s options only.
+    InstanceSettings(&'static Shape),
+    Function,
+    /// A function of `createRetryFetch`'s options only.
+    DefaultsFunction,
 }
 
-/// The top-level options that are one number, in [`set_scalar`]'s order: read by the same
-/// rules as the settings objects' fields.
-const SCALARS: &[(&str, Rule)] = &[
-    ("maxAttempts", Rule::Count1),
-    ("baseDelayMs", Rule::Millis),
-    ("maxDelayMs", Rule::Millis),
-    ("multiplier", Rule::Millis),
-    ("maxRetryAfterMs", Rule::Millis),
-    ("retryAfterJitter", Rule::RatioOrZero),
-    ("maxReplayBytes", Rule::Count0),
-    ("timeoutMs", Rule::Millis),
-    ("attemptTimeoutMs", Rule::Millis),
+/// Every top-level option, the numbers first (in [`set_scalar`]'s order): one table looked up
+/// with one loop, rather than a `match` comparing the names each in turn.
+const OPTIONS: &[(&str, Opt)] = &[
+    ("maxAttempts", Opt::Number(Rule::Count1)),
+    ("baseDelayMs", Opt::Number(Rule::Millis)),
+    ("maxDelayMs", Opt::Number(Rule::Millis)),
+    ("multiplier", Opt::Number(Rule::Millis)),
+    ("maxRetryAfterMs", Opt::Number(Rule::Millis)),
+    ("retryAfterJitter", Opt::Number(Rule::RatioOrZero)),
+    ("maxReplayBytes", Opt::Number(Rule::Count0)),
+    ("timeoutMs", Opt::Number(Rule::Millis)),
+    ("attemptTimeoutMs", Opt::Number(Rule::Millis)),
+    ("jitter", Opt::Jitter),
+    ("retryOn", Opt::Statuses),
+    ("methods", Opt::Methods),
+    ("respectRetryAfter", Opt::Boolean),
+    ("breaker", Opt::Settings(&BREAKER)),
+    ("budget", Opt::Settings(&BUDGET)),
+    ("pacer", Opt::Settings(&PACER)),
+    ("retryCap", Opt::Settings(&RETRY_CAP)),
+    ("hedge", Opt::Settings(&HEDGE)),
+    ("storm", Opt::InstanceSettings(&STORM)),
+    ("shouldRetry", Opt::Function),
+    ("onRetry", Opt::Function),
+    ("onAttempt", Opt::Function),
+    ("random", Opt::Function),
+    ("fetch", Opt::DefaultsFunction),
+    ("onBreaker", Opt::DefaultsFunction),
+    ("onStorm", Opt::DefaultsFunction),
 ];
 
-/// Stores the checked number `n` of `SCALARS[index]` (whole numbers saturate, as `as` does).
+/// Stores the checked number `n` of `OPTIONS[index]` (whole numbers saturate, as `as` does).
 fn set_scalar(p: &mut Policy, index: usize, n: f64) {
     match index {
         0 => p.max_attempts = to_u32(n),
@@ -393,116 +445,76 @@ fn set_scalar(p: &mut Policy, index: usize, n: f64) {
     }
 }
 
-/// `hedge: false | true | { delayMs: number | "auto", maxHedges: 1..3 }` (SPEC 9) over `base`;
-/// unset fields are "auto" and 1.
-fn hedge(v: &Value, base: Option<HedgeSettings>) -> Result<Option<HedgeSettings>, OptionError> {
-    const EXPECTED: &str = "must be false, true or an object { delayMs, maxHedges }";
-    const DELAY: &str = "must be a finite number >= 0 or \"auto\"";
-    const COUNT: &str = "must be an integer from 1 to 3";
-    match v {
-        Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => return Ok(Some(base.unwrap_or_default())),
-        _ => {}
-    }
-    let mut s = base.unwrap_or_default();
-    for (key, value) in fields(v, EXPECTED).map_err(|e| OptionError::new("hedge", e))? {
-        if matches!(value, Value::Undefined) {
-            continue;
-        }
-        let checked = match (key.as_str(), value) {
-            ("delayMs", Value::Str(a)) if a == "auto" => {
-                s.delay = HedgeDelay::Auto;
-                Ok(())
-            }
-            ("delayMs", _) => number(value).map(|n| s.delay = HedgeDelay::Fixed(n as u64)).map_err(|_| DELAY),
-            ("maxHedges", _) => match whole(value, 1.0, COUNT) {
-                Ok(n) if n <= u64::from(MAX_HEDGES) => {
-                    s.max_hedges = n as u32;
-                    Ok(())
-                }
-                _ => Err(COUNT),
-            },
-            _ => Err("is not a hedge setting"),
-        };
-        checked.map_err(|e| OptionError::nested("hedge", OptionError::new(key, e)))?;
-    }
-    Ok(Some(s))
-}
-
 /// Applies `options` (a JS object's own keys and values) over `base`, field by field.
 /// `undefined` counts as not set. The first wrong option is the error.
 pub fn apply(base: &Policy, options: &[(String, Value)], scope: Scope) -> Result<Policy, OptionError> {
+    apply_value(base, &Value::Object(options.to_vec()), scope)
+}
+
+/// [`apply`] over an object's fields as option bytes hold them.
+fn apply_fields(base: &Policy, options: Fields, scope: Scope) -> Result<Policy, OptionError> {
     let mut p = base.clone();
-    for (key, value) in options {
-        if matches!(value, Value::Undefined) {
+    for (name, value) in options {
+        if matches!(value, Item::Undefined) {
             continue;
         }
-        let name = key.as_str();
-        if let Some((index, (_, rule))) = SCALARS.iter().enumerate().find(|(_, (k, _))| *k == name) {
-            let n = rule.check(value).map_err(|e| OptionError::new(name, e))?;
-            set_scalar(&mut p, index, n);
-            continue;
-        }
-        let checked = match name {
-            "jitter" => jitter(value).map(|j| p.jitter = j),
-            "retryOn" => statuses(value).map(|s| p.retry_on = s),
-            "methods" => methods(value).map(|m| p.methods = m),
-            "respectRetryAfter" => boolean(value).map(|b| p.respect_retry_after = b),
-            "breaker" => {
-                p.breaker = breaker(value, base.breaker)?;
+        let found = OPTIONS.iter().enumerate().find(|(_, (k, _))| *k == name);
+        let defaults = scope == Scope::Defaults;
+        let checked = match found.map(|(index, (_, opt))| (index, *opt)) {
+            Some((index, Opt::Number(rule))) => rule.check(value).map(|n| set_scalar(&mut p, index, n)),
+            Some((_, Opt::Jitter)) => jitter(value).map(|j| p.jitter = j),
+            Some((_, Opt::Statuses)) => statuses(value).map(|s| p.retry_on = s),
+            Some((_, Opt::Methods)) => methods(value).map(|m| p.methods = m),
+            Some((_, Opt::Boolean)) => boolean(value).map(|b| p.respect_retry_after = b),
+            Some((_, Opt::Settings(shape))) => {
+                settings(value, shape, &mut p, base)?;
                 Ok(())
             }
-            "budget" => {
-                p.budget = budget(value, base.budget)?;
+            Some((_, Opt::InstanceSettings(shape))) if defaults => {
+                settings(value, shape, &mut p, base)?;
                 Ok(())
             }
-            "pacer" => {
-                p.pacer = pacer(value, base.pacer)?;
-                Ok(())
-            }
-            "retryCap" => {
-                p.retry_cap = retry_cap(value, base.retry_cap)?;
-                Ok(())
-            }
-            "hedge" => {
-                p.hedge = hedge(value, base.hedge)?;
-                Ok(())
-            }
-            "storm" if scope == Scope::Defaults => {
-                p.storm = storm(value, base.storm)?;
-                Ok(())
-            }
-            "shouldRetry" | "onRetry" | "onAttempt" | "random" => function(value),
-            "fetch" | "onBreaker" | "onStorm" if scope == Scope::Defaults => function(value),
+            Some((_, Opt::Function)) => function(value),
+            Some((_, Opt::DefaultsFunction)) if defaults => function(value),
             _ => Err("is not a retry option"),
         };
         checked.map_err(|e| OptionError::new(name, e))?;
     }
     // The retry cap belongs to the default budget: options that set `budget` and say nothing
     // of `retryCap` get exactly the bucket of SPEC 6 (see `super::retry_cap`).
-    let set = |name: &str| options.iter().any(|(k, v)| k == name && !matches!(v, Value::Undefined));
+    let set = |name: &str| {
+        let mut fields = options;
+        fields.any(|(k, v)| k == name && !matches!(v, Item::Undefined))
+    };
     if set("budget") && !set("retryCap") {
         p.retry_cap = None;
     }
     Ok(p)
 }
 
-/// Applies a whole options value (as [`super::option_bytes::decode`] gives it) over `base`:
-/// `undefined` leaves everything as it was; anything but an object is refused, named as the
-/// options object itself (`defaults` or `retry`).
+/// Applies a whole options value over `base`: `undefined` leaves everything as it was;
+/// anything but an object is refused, named as the options object itself (`defaults` or
+/// `retry`).
 pub fn apply_value(base: &Policy, value: &Value, scope: Scope) -> Result<Policy, OptionError> {
-    match value {
-        Value::Undefined => Ok(base.clone()),
-        Value::Object(fields) => apply(base, fields, scope),
-        _ => {
+    apply_bytes(base, &option_bytes::encode(value), scope)
+}
+
+/// [`apply_value`] for a value as option bytes (how the JS side hands it over).
+pub fn apply_bytes(base: &Policy, bytes: &[u8], scope: Scope) -> Result<Policy, OptionError> {
+    match option_bytes::decode(bytes) {
+        Some(Item::Undefined) => Ok(base.clone()),
+        Some(Item::Object(fields)) => apply_fields(base, fields, scope),
+        Some(_) => {
             let name = if scope == Scope::Defaults { "defaults" } else { "retry" };
             Err(OptionError::new(name, "must be an options object"))
         }
+        None => Err(OptionError::new("retry", "could not be read (an edge-retry bug)")),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::policy::{PacerSettings, StormSettings};
     use super::*;
     use alloc::vec;
 
@@ -539,7 +551,7 @@ mod tests {
         let p = apply(&Policy::default(), &options, Scope::PerCall).unwrap_or_default();
         assert_eq!(p.max_attempts, 5);
         assert_eq!(p.jitter, Jitter::Ratio(0.2));
-        assert_eq!(p.methods, vec![String::from("POST")]);
+        assert_eq!(p.methods.iter().collect::<Vec<_>>(), ["POST"]);
         assert_eq!(p.timeout_ms, None);
         let b = p.breaker.unwrap_or_default();
         assert_eq!((b.open_ms, b.minimum_requests), (5, 10));
