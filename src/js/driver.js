@@ -114,14 +114,6 @@ function withoutBody(response) {
 // still gives a TypeError naming the option, not its own error.
 const readThrew = (name) => new TypeError(`edge-retry: invalid option "${name}": reading it threw`);
 
-function field(object, name) {
-  try {
-    return object[name];
-  } catch {
-    throw readThrew(name);
-  }
-}
-
 // The callbacks of an options object over those of the layer below (defaults): the layer
 // below itself when the object names none (most per-call options), so nothing is made.
 function hooksOf(options, base) {
@@ -201,9 +193,17 @@ export function createRetryFetch(defaults) {
   const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
   const baseHooks = hooksOf(defaults, NO_HOOKS);
   // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
-  const events = defaults && typeof defaults === "object"
-    ? { onBreaker: field(defaults, "onBreaker"), onStorm: field(defaults, "onStorm") }
-    : {};
+  const events = {};
+  if (defaults && typeof defaults === "object") {
+    let name = "onBreaker";
+    try {
+      events.onBreaker = defaults.onBreaker;
+      name = "onStorm";
+      events.onStorm = defaults.onStorm;
+    } catch {
+      throw readThrew(name);
+    }
+  }
   const listening = isFunction(events.onBreaker) || isFunction(events.onStorm);
   if (listening) instance.set(H.SET_LISTEN, 1, 0);
   const flush = listening ? () => emit(instance, events) : () => {};
@@ -257,11 +257,12 @@ export function createRetryFetch(defaults) {
     if (signal && signal.aborted) throw signal.reason;
     const key = hooks.key ? String(hooks.key(url)) : originOf(url);
     const stream = streamBody(input, init, request);
-    return { id, input, init, url, method, signal, headers, key, hooks, began, stream, body: undefined, replayable: true };
+    // (`body` and `replayable` are set once a stream body has been read.)
+    return { id, input, init, url, method, signal, headers, key, hooks, began, stream };
   }
 
   function startCall(call, now) {
-    return start(call.id, call.key, call.method, hasHeader(call.headers, "idempotency-key"), call.replayable, call.began, now);
+    return start(call.id, call.key, call.method, hasHeader(call.headers, "idempotency-key"), call.replayable !== false, call.began, now);
   }
 
   // Runs a call opened in slot `id`, and closes the slot however it ends. Not async itself:

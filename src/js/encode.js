@@ -107,7 +107,7 @@ function value(v, path, depth) {
 // The top-level fields of the options last encoded as [key, value, ...] when each value is
 // a primitive or a function (a function as FUNCTION_MARK: the bytes say only "a function"),
 // else null. kept-options.js matches later options against it without encoding them.
-let flat = null;
+export let flat = null;
 export const FUNCTION_MARK = Symbol("a function");
 
 function isFlatValue(v) {
@@ -143,6 +143,3 @@ export function encodeOptions(options, name) {
   }
   return bytes.subarray(0, length);
 }
-
-// The flat fields (see `flat`) of the options encodeOptions last encoded, or null.
-export const lastFlatFields = () => flat;

@@ -6,7 +6,7 @@
 //
 // Options whose fields are all primitives or functions (most inline options) are matched
 // field by field, without encoding them; any other is encoded and matched by its bytes.
-import { encodeOptions, keysOf, lastFlatFields, read, FUNCTION_MARK } from "./encode.js";
+import { encodeOptions, keysOf, flat, read, FUNCTION_MARK } from "./encode.js";
 
 const PLACES = 8; // the core's RECENT_OPTIONS (src/js/exports.rs)
 const REFUSED = 0xffffffff; // open(): options refused
@@ -19,13 +19,13 @@ function sameBytes(a, b) {
 
 // Whether `options` has the fields `flat` lists (encode.js's form), in the same order, with
 // the same values: what makes its bytes the same, read the way the encoder reads them.
-function sameFields(options, keys, flat) {
-  if (flat === null || flat.length !== keys.length * 2) return false;
+function sameFields(options, keys, fields) {
+  if (fields === null || fields.length !== keys.length * 2) return false;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
-    if (key !== flat[2 * i]) return false;
+    if (key !== fields[2 * i]) return false;
     const v = read(options, key, key);
-    const kept = flat[2 * i + 1];
+    const kept = fields[2 * i + 1];
     if (typeof v === "function" ? kept !== FUNCTION_MARK : !Object.is(v, kept)) return false;
   }
   return true;
@@ -36,28 +36,20 @@ function sameFields(options, keys, flat) {
 export function keptOptions(instance) {
   const bytesAt = new Array(PLACES).fill(null); // the bytes whose policy the core keeps at each place
   const fieldsAt = new Array(PLACES).fill(null); // and their flat fields, if they are flat
-  let last = 0; // the place found last: looked at first
   let next = 0; // the place the next new set takes: the oldest, once all are used
-
-  const found = (place) => {
-    last = place;
-    return instance.openAt(place);
-  };
-
+  // (Places fill from 0: code with one set of options finds it at the first place it looks.)
   return (retry) => {
     if (retry !== null && typeof retry === "object" && !Array.isArray(retry)) {
       const keys = keysOf(retry, "retry");
-      if (sameFields(retry, keys, fieldsAt[last])) return instance.openAt(last);
-      for (let place = 0; place < PLACES; place++) if (sameFields(retry, keys, fieldsAt[place])) return found(place);
+      for (let place = 0; place < PLACES; place++) if (sameFields(retry, keys, fieldsAt[place])) return instance.openAt(place);
     }
     const bytes = encodeOptions(retry, "retry");
-    for (let place = 0; place < PLACES; place++) if (sameBytes(bytesAt[place], bytes)) return found(place);
+    for (let place = 0; place < PLACES; place++) if (sameBytes(bytesAt[place], bytes)) return instance.openAt(place);
     const id = instance.open(bytes, next);
     if (id !== REFUSED) {
       // The core kept the policy at `next` (a refusal keeps nothing anywhere).
       bytesAt[next] = bytes.slice();
-      fieldsAt[next] = lastFlatFields();
-      last = next;
+      fieldsAt[next] = flat; // of the options just encoded
       next = (next + 1) % PLACES;
     }
     return id;
