@@ -59,7 +59,7 @@ if (flag("--child")) {
     for (const f of readdirSync(resolve(ROOT, "src/js"))) if (f.endsWith(".js")) cpSync(resolve(ROOT, "src/js", f), join(stage, f));
     cpSync(named.js, join(stage, "edge_retry.js"));
     named.sh("esbuild", [join(stage, "node.js"), "--bundle", "--format=esm", "--platform=neutral", "--log-level=warning",
-      "--external:./edge_retry_bg.wasm", "--external:node:fs", `--outfile=${join(pkg, "node.js")}`, "--allow-overwrite"]);
+      "--external:./edge_retry_bg.wasm", "--external:node:fs", "--external:node:module", `--outfile=${join(pkg, "node.js")}`, "--allow-overwrite"]);
     cpSync(named.wasm, join(pkg, "edge_retry_node_bg.wasm"));
   }
   const out = execFileSync(

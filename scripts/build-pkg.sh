@@ -109,7 +109,7 @@ for entry in browser node workerd; do
   stage=$STAGE
   [ "$entry" = browser ] && stage=$BROWSER_STAGE
   esbuild "$stage/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning "${MINIFY[@]}" \
-    --external:./edge_retry_bg.wasm --external:node:fs \
+    --external:./edge_retry_bg.wasm --external:node:fs --external:node:module \
     --banner:js="// edge-retry's $entry entry, bundled and minified from src/js and pkg-template in the repository." \
     --outfile="pkg/$entry.js" --allow-overwrite
 done
