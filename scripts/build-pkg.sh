@@ -105,11 +105,11 @@ cp pkg/edge_retry.js "$STAGE/"
 # pages' bundlers cannot drop them); errors carry their own `name`. The readable sources are
 # src/js and pkg-template in the repository.
 MINIFY=(--minify --legal-comments=none --target=es2020)
-for entry in browser node workerd; do
+for entry in browser node node-legacy workerd; do
   stage=$STAGE
   [ "$entry" = browser ] && stage=$BROWSER_STAGE
   esbuild "$stage/$entry.js" --bundle --format=esm --platform=neutral --log-level=warning "${MINIFY[@]}" \
-    --external:./edge_retry_bg.wasm --external:node:fs --external:node:module \
+    --external:./edge_retry_bg.wasm --external:node:fs \
     --banner:js="// edge-retry's $entry entry, bundled and minified from src/js and pkg-template in the repository." \
     --outfile="pkg/$entry.js" --allow-overwrite
 done

@@ -52,7 +52,7 @@ test("the manifest: what a registry page shows, no placeholder address, side eff
   // (each bundles its loader, which instantiates the wasm). A bundler may drop any other
   // module whose exports are unused.
   // (edge-retry/fleet's entry instantiates the fleet's own wasm module.)
-  assert.deepEqual([...m.sideEffects].sort(), ["./browser.js", "./fleet.js", "./node.js", "./workerd.js"]);
+  assert.deepEqual([...m.sideEffects].sort(), ["./browser.js", "./fleet.js", "./node-legacy.js", "./node.js", "./workerd.js"]);
 });
 
 test("CHANGELOG.md names the packaged version", () => {

@@ -45,5 +45,6 @@ test("Bun: the node entry (the .wasm read from beside it) runs the core behaviou
   const { stdout } = await run(path.join(BIN, "bun"), ["--version"]);
   assert.equal(stdout.trim(), "1.4.4");
   const report = await runCoreUnder("bun", [path.join(BIN, "bun")]);
-  assert.match(report.resolved, /\/node_modules\/edge-retry\/node\.js$/);
+  // Bun matches "node" but not "module-sync": the legacy Node entry, which imports node:fs.
+  assert.match(report.resolved, /\/node_modules\/edge-retry\/node-legacy\.js$/);
 });

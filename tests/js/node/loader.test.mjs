@@ -1,15 +1,17 @@
-// The Node entry loads its wasm through process.getBuiltinModule where Node has it (20.16,
-// 22.3 and later) and through createRequire before that (Node 18): both ways must give a
-// working module. The older way is made by deleting process.getBuiltinModule in a child.
+// The two Node entries: node.js, for Node that matches the "module-sync" export condition,
+// takes node:fs through process.getBuiltinModule; node-legacy.js, for older Node, imports it.
+// Each must give a working module; the legacy one is run with process.getBuiltinModule
+// deleted, as Node 18 has none. (tests/js/package checks that an installed copy resolves to
+// node.js on this Node.)
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "./_helpers.mjs";
 
-const entry = fileURLToPath(new URL("../../../pkg/node.js", import.meta.url));
+const pkgFile = (name) => fileURLToPath(new URL(`../../../pkg/${name}`, import.meta.url));
 
-// A child that imports the entry and asks the core something only the wasm can answer.
-function load(withoutGetBuiltinModule) {
+// A child that imports `entry` and asks the core something only the wasm can answer.
+function load(entry, { withoutGetBuiltinModule = false } = {}) {
   const code = `${withoutGetBuiltinModule ? "delete process.getBuiltinModule;" : ""}
     const { createRetryFetch, presets } = await import(${JSON.stringify(entry)});
     let refused = "";
@@ -21,10 +23,13 @@ function load(withoutGetBuiltinModule) {
   });
 }
 
-test("the Node entry loads its module with process.getBuiltinModule and without it", async () => {
-  const [modern, older] = await Promise.all([load(false), load(true)]);
-  assert.equal(older.had, "undefined", "the child ran without process.getBuiltinModule");
-  for (const run of [modern, older]) {
+test("node.js loads with process.getBuiltinModule, node-legacy.js without it", async () => {
+  const [modern, legacy] = await Promise.all([
+    load(pkgFile("node.js")),
+    load(pkgFile("node-legacy.js"), { withoutGetBuiltinModule: true }),
+  ]);
+  assert.equal(legacy.had, "undefined", "the legacy child ran without process.getBuiltinModule");
+  for (const run of [modern, legacy]) {
     assert.match(run.refused, /"maxAttempts"/, "the core checked the options");
     assert.ok(run.presets >= 7);
   }

@@ -39,7 +39,7 @@ test("the tarball holds every file the entries import, and installs as a real co
   // Every relative import reachable from each entry is in the tarball.
   const seen = reachableFiles(installed);
   for (const name of seen) assert.ok(files.includes(name), `${name} is imported but not packed`);
-  for (const must of ["workerd.js", "browser.js", "node.js", "edge_retry_bg.wasm", "edge_retry_node_bg.wasm"]) assert.ok(seen.has(must), `${must} reached`);
+  for (const must of ["workerd.js", "browser.js", "node.js", "node-legacy.js", "edge_retry_bg.wasm", "edge_retry_node_bg.wasm"]) assert.ok(seen.has(must), `${must} reached`);
   assert.ok(files.includes("index.d.ts"), "types are packed");
 });
 
