@@ -179,7 +179,10 @@ async function main() {
   if (!QUICK) {
     const names = Object.keys(real[0]);
     const pick = (runs, k) => Object.fromEntries(names.map((n) => [n, { median: median(runs.map((r) => r[n][k])), runs: runs.map((r) => r[n][k]) }]));
-    saveResult("overhead", { ratio: pick(real, "ratio"), us: pick(real, "us"), stubExtraUs: pick(stub, "extraUs"), load: [loadBefore, loadAfter] });
+    saveResult("overhead", {
+      ratio: pick(real, "ratio"), cpuRatio: pick(real, "cpuRatio"), us: pick(real, "us"), stubExtraUs: pick(stub, "extraUs"),
+      load: [loadBefore, loadAfter],
+    });
   }
   if (flag("--json")) {
     process.stdout.write(JSON.stringify({ real, stub, load: [loadBefore, loadAfter] }) + "\n");

@@ -36,14 +36,19 @@ const rows = [];
 
 const o = read("overhead");
 if (o) {
-  const r = o.ratio.retryFetch;
-  rows.push(["Node: retryFetch / fetch, loopback keep-alive", "<= 1.02×", `${r.median.toFixed(3)}× (runs ${r.runs.map((x) => x.toFixed(3)).join(", ")})`, verdict(r.median <= 1.02)]);
-  const peers = Object.keys(o.ratio).filter((n) => n !== "fetch" && n !== "retryFetch");
-  const below = peers.filter((p) => r.median <= o.ratio[p].median);
-  rows.push(["Node: retryFetch at or below every peer (loopback ratio)", "all 5", `below ${below.join(", ") || "none"}; above ${peers.filter((p) => !below.includes(p)).map((p) => `${p} ${o.ratio[p].median.toFixed(3)}×`).join(", ") || "none"}`, verdict(below.length === peers.length)]);
+  // Issue 8: on loopback, client CPU per request within 1.02× of plain fetch (older results
+  // kept only the wall-time ratio); over a stub, both ways of calling at or below every peer.
+  const ours = ["retryFetch", "retryFetch, options per call"].filter((n) => o.ratio[n]);
+  const peers = Object.keys(o.ratio).filter((n) => n !== "fetch" && !ours.includes(n));
+  const loopback = o.cpuRatio ?? o.ratio;
+  const r = loopback.retryFetch;
+  const kind = o.cpuRatio ? "client CPU" : "wall time";
+  rows.push([`Node: retryFetch / fetch, loopback keep-alive, ${kind}`, "<= 1.02×", `${r.median.toFixed(3)}× (runs ${r.runs.map((x) => x.toFixed(3)).join(", ")}); wall ${o.ratio.retryFetch.median.toFixed(3)}×`, verdict(r.median <= 1.02)]);
   const s = o.stubExtraUs;
-  const cheaper = peers.filter((p) => s.retryFetch.median <= s[p].median);
-  rows.push(["Node: library µs per call over a stub fetch, at or below every peer", "all 5", `retryFetch ${s.retryFetch.median.toFixed(2)} µs; peers: ${peers.map((p) => `${p} ${s[p].median.toFixed(2)}`).join(", ")}`, verdict(cheaper.length === peers.length)]);
+  const cheapest = Math.min(...peers.map((p) => s[p].median));
+  rows.push(["Node: library µs per call over a stub fetch, at or below every peer", `all ${peers.length}`,
+    `${ours.map((n) => `${n} ${s[n].median.toFixed(2)} µs`).join(", ")}; peers: ${peers.map((p) => `${p} ${s[p].median.toFixed(2)}`).join(", ")}`,
+    verdict(ours.every((n) => s[n].median <= cheapest))]);
 }
 const w = read("workerd-overhead");
 if (w) rows.push(["workerd: retryFetch / fetch", "<= 1.02×", `${w.ratio.toFixed(3)}× (IQR ${w.iqr.map((x) => x.toFixed(3)).join(" – ")})`, verdict(w.ratio <= 1.02)]);
