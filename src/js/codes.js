@@ -6,3 +6,12 @@ export const GET_HEDGE_AFTER = 5, GET_STAT = 6, GET_BREAKER = 7, GET_EVENT = 8, 
 export const ACT_RESUME = 0, ACT_DECLINE = 1, ACT_ABORT = 2, ACT_HEDGE = 3;
 export const SET_SEED = 0, SET_LISTEN = 1, SET_ANSWERED = 2;
 export const TEXT_KEY = 0, TEXT_METHOD = 1, TEXT_ERROR = 0, TEXT_EVENT_KEY = 1;
+
+// The action codes the Instance answers with (src/js/exports.rs's header): SEND has no
+// timeout; SEND_TIMED has one, which GET_PARAM gives.
+export const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
+export const SEND_HEDGED = 7, PENDING = 8, SEND_TIMED = 10;
+export const isSend = (action) => action === SEND || action === SEND_TIMED;
+// `open` and `openAt`: the slot id for options refused; the places the core keeps checked
+// per-call policies at (RECENT_OPTIONS), and openAt's place for the instance's defaults.
+export const REFUSED = 0xffffffff, KEPT_PLACES = 8, DEFAULTS_PLACE = 8;

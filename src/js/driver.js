@@ -14,15 +14,10 @@ import { encodeOptions } from "./encode.js";
 import { keptOptions } from "./kept-options.js";
 import { runHedged } from "./hedge.js";
 import * as H from "./codes.js";
+import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, REFUSED, DEFAULTS_PLACE, isSend } from "./codes.js";
 
 export { CircuitOpenError };
 
-// Action codes from Instance (src/js/exports.rs).
-const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
-const SEND_HEDGED = 7; // start(): a hedged call (SPEC 9), run by hedge.js
-const SEND_TIMED = 10; // SEND with a timeout (GET_PARAM); a plain SEND has none
-const REFUSED = 0xffffffff; // open(): options refused
-const DEFAULTS_PLACE = 8; // openAt(): the instance's defaults
 // What the driver knows of an attempt before classifying it (`runFrom`): fetch fulfilled or
 // rejected with `value`; then an ANSWERED step classifies and reports it.
 const FULFILLED = -1, REJECTED = -2, ANSWERED = -1;
@@ -342,7 +337,7 @@ export function createRetryFetch(defaults) {
         for (;;) {
           flush();
           const fetchFn = hooks.fetch || globalThis.fetch;
-          if (action === SEND || action === SEND_TIMED) {
+          if (isSend(action)) {
             attemptNo = hooks.onAttempt ? instance.get(H.GET_ATTEMPT, id) : 0;
             sentAt = hooks.onAttempt ? Date.now() : 0;
             const timeoutMs = action === SEND ? -1 : instance.get(H.GET_PARAM, id);

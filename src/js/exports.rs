@@ -28,8 +28,9 @@
 //! | `fleetClose` | key, now | closes the key's local breaker (the fleet saw it recover, or leased this isolate its probe) |
 //! | `fleetFailure` | kind, status | whether the outcome counts as a breaker failure under the instance's defaults |
 //!
-//! The numbers of `get`, `act`, `set`, `setText` and `text` are src/js/codes.js's. Each export
-//! costs the module a wrapper and the glue a method, so the rarely used ones share one.
+//! The numbers of `get`, `act`, `set`, `setText` and `text`, and the action codes, are
+//! src/js/codes.js's. Each export costs the module a wrapper and the glue a method, so the
+//! rarely used ones share one.
 //!
 //! The fleet's own classes (`fleet_exports.rs`): `FleetLink` (per isolate: `admit(key, now)`
 //! 0 pass, 1 probe, 2 refused with `param()`; `record`, `recordProbe`, `due`, `begin`,

@@ -6,13 +6,7 @@ import { attempt, discard, reportOutcome, RESPONSE, TIMEOUT, ABORTED, INVALID } 
 import { startTimer } from "./timers.js";
 import { onAbort } from "./signals.js";
 import { timeoutError } from "./errors.js";
-import { GET_ATTEMPT, GET_PARAM, GET_HEDGE_AFTER, ACT_ABORT, ACT_HEDGE, SET_ANSWERED } from "./codes.js";
-
-// Action codes from Instance (src/js/exports.rs).
-const SEND = 0, RETRY = 1, PENDING = 8, SEND_TIMED = 10; // SEND_TIMED: GET_PARAM has the timeout
-const isSend = (action) => action === SEND || action === SEND_TIMED;
-
-
+import { GET_ATTEMPT, GET_PARAM, GET_HEDGE_AFTER, ACT_ABORT, ACT_HEDGE, SET_ANSWERED, RETRY, PENDING, isSend } from "./codes.js";
 
 // Why a losing attempt is aborted (its fetch rejects with this; nobody sees it).
 function lostError() {

@@ -7,9 +7,7 @@
 // Options whose fields are all primitives or functions (most inline options) are matched
 // field by field, without encoding them; any other is encoded and matched by its bytes.
 import { encodeOptions, keysOf, flat, read, FUNCTION_MARK } from "./encode.js";
-
-const PLACES = 8; // the core's RECENT_OPTIONS (src/js/exports.rs)
-const REFUSED = 0xffffffff; // open(): options refused
+import { REFUSED, KEPT_PLACES as PLACES } from "./codes.js";
 
 function sameBytes(a, b) {
   if (a === null || a.length !== b.length) return false;
