@@ -176,15 +176,21 @@ export function rejected(error, fetchFn, input, url, init) {
   return [classifyRejection(error, url, init, foreign), error];
 }
 
+// A 2xx, told by its status: the getter `ok` would be one more read, and a look-alike
+// response may not have it.
+export const isSuccessStatus = (status) => status >= 200 && status < 300;
+
 // Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
 // can need the wait headers or a random number, so a success reads neither and passes only
-// numbers (`instance.response`). `now`: when the outcome came.
+// numbers (`instance.response`, which also closes a plain call's slot when the success
+// settles it). `now`: when the outcome came.
 export function reportOutcome(instance, id, kind, value, random, now) {
-  if (kind === RESPONSE && value.ok) return instance.response(id, value.status, now);
+  const status = kind === RESPONSE ? value.status : 0;
+  if (isSuccessStatus(status)) return instance.response(id, status, now);
   const response = kind === RESPONSE ? value : undefined;
   const header = (name) => (response ? response.headers.get(name) ?? undefined : undefined);
   return instance.outcome(
-    id, kind, response ? response.status : 0,
+    id, kind, status,
     header("retry-after"), header("ratelimit-reset"), header("ratelimit"), header("x-ratelimit-reset"),
     now,
     random ? Number(random()) : NaN,

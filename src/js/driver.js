@@ -6,7 +6,7 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, isResponse, notAResponse, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, isResponse, isSuccessStatus, notAResponse, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
@@ -297,7 +297,7 @@ export function createRetryFetch(defaults) {
     const at = Date.now();
     if (kind === FULFILLED && answer instanceof Response) {
       const status = answer.status;
-      if (status >= 200 && status < 300) {
+      if (isSuccessStatus(status)) {
         const action = instance.response(call.id, status, at);
         if (action !== SETTLE_LAST) return runFrom(call, action, RESPONSE, answer, answer);
         flush();
@@ -377,15 +377,10 @@ export function createRetryFetch(defaults) {
               throw value;
             }
             pending = kind === RESPONSE ? value : undefined;
-            const status = kind === RESPONSE ? value.status : 0;
-            if (status >= 200 && status < 300) {
-              // Only numbers cross for a 2xx (`ok`, one getter fewer); if it settles the call,
-              // the core closes the slot too.
-              action = instance.response(id, status, at ?? Date.now());
-              closed = action === SETTLE_LAST;
-            } else {
-              action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
-            }
+            action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
+            // A 2xx went as numbers (`response`), and if it settled the call the core closed
+            // the slot with it.
+            closed = action === SETTLE_LAST && kind === RESPONSE && isSuccessStatus(value.status);
           } else if (action === RETRY) {
             at = undefined;
             action = await retry(id, kind, value, url, signal, began, hooks);
