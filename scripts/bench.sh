@@ -40,6 +40,7 @@ if [ "$MODE" = quick ]; then
   check "overhead in workerd" node bench/workerd-overhead.mjs --quick
   check "size" node bench/size.mjs --quick
   check "cold start" node bench/cold-start.mjs --quick
+  check "first call's wasm code" node bench/first-call-code.mjs
   check "JS profile" node bench/profile-js.mjs --quick
   check "fleet on vs off in workerd" node bench/fleet.mjs --quick
   check "hedged requests" node bench/hedge.mjs --quick
@@ -107,6 +108,7 @@ section "Where retryFetch's own time goes (Node CPU profile, wasm names kept)" n
 section "Success-path overhead in workerd" node bench/workerd-overhead.mjs
 section "Size" node bench/size.mjs
 section "Cold start" node bench/cold-start.mjs
+section "Wasm code compiled before a first call settles (V8 compiles a function on its first call)" node bench/first-call-code.mjs
 section "Fleet breakers: success-path latency in workerd, fleet on vs off" node bench/fleet.mjs
 section "Hedged requests against a long-tail server" node bench/hedge.mjs
 

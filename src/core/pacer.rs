@@ -119,7 +119,9 @@ fn bound(x: f64, cap_ms: u64) -> f64 {
 
 impl Pacer {
     /// Learns from the outcome of an attempt sent at `sent_at` and ended at `now`.
-    /// `cap_ms` is the policy's `maxDelayMs`.
+    /// `cap_ms` is the policy's `maxDelayMs`. Out of line: the pacer is off by default, and V8
+    /// compiles a wasm function on its first call (see `Call::plan_retry`).
+    #[inline(never)]
     pub fn observe(&mut self, settings: &PacerSettings, sent_at: u64, now: u64, signal: Signal, cap_ms: u64) {
         let s = settings.sane();
         let sample = now.saturating_sub(sent_at) as f64;
