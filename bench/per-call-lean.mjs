@@ -5,16 +5,17 @@
 // table moves by ±0.5 µs); bench/overhead.mjs, where each call makes and reads a Response, is
 // the figure the README's table gives.
 //
-//   node bench/per-call-lean.mjs [--rounds N] [--pkg dir,dir...]
+//   node bench/per-call-lean.mjs [--rounds N] [--pkg dir,dir...] [--quick]
 //
 // --pkg: other builds of the package to time beside pkg/ (say, a checkout of another commit
 // after `bash scripts/build-pkg.sh`), as P1, P2, ...
 import { resolve } from "node:path";
-import { median, option, PKG, table, version } from "./lib.mjs";
+import { flag, median, option, PKG, saveResult, table, version } from "./lib.mjs";
 
-const ROUNDS = Number(option("--rounds", 30));
+const QUICK = flag("--quick");
+const ROUNDS = Number(option("--rounds", QUICK ? 2 : 30));
 const BATCH = 5000;
-const WARMUP_ROUNDS = 4;
+const WARMUP_ROUNDS = QUICK ? 1 : 4;
 const dirs = [PKG, ...String(option("--pkg", "")).split(",").filter(Boolean).map((d) => resolve(d))];
 
 const response = new Response(null, { status: 200 });
@@ -54,3 +55,5 @@ console.log(table(["contender", "ns over the stub", "quartiles"],
     const xs = over(n).sort((a, b) => a - b);
     return [label(n), `**${median(xs).toFixed(0)}**`, `${xs[xs.length >> 2].toFixed(0)} – ${xs[(3 * xs.length) >> 2].toFixed(0)}`];
   })));
+// For bench/summary.mjs (scripts/bench.sh): the medians, in ns over the bare stub.
+if (!QUICK) saveResult("per-call-lean", Object.fromEntries(names.filter((n) => n !== "stub fetch").map((n) => [n, median(over(n))])));

@@ -41,6 +41,7 @@ if [ "$MODE" = quick ]; then
   check "size" node bench/size.mjs --quick
   check "cold start" node bench/cold-start.mjs --quick
   check "first call's wasm code" node bench/first-call-code.mjs
+  check "own work per call" node bench/per-call-lean.mjs --quick
   check "JS profile" node bench/profile-js.mjs --quick
   check "fleet on vs off in workerd" node bench/fleet.mjs --quick
   check "hedged requests" node bench/hedge.mjs --quick
@@ -104,6 +105,7 @@ say "Each iteration moves the clock on (1 ms for successes; a whole breaker wind
 say "so the breaker stays closed). Source: benches/decision.rs."
 
 section "Success-path overhead in Node" node bench/overhead.mjs
+section "The library's own work per call (a stub fetch resolving one prebuilt Response)" node bench/per-call-lean.mjs
 section "Where retryFetch's own time goes (Node CPU profile, wasm names kept)" node bench/profile-js.mjs --named
 section "Success-path overhead in workerd" node bench/workerd-overhead.mjs
 section "Size" node bench/size.mjs
