@@ -3,6 +3,8 @@
 //! - `success_call`: one whole successful call as the driver makes it: the method check,
 //!   `Call::start` (breaker admission, stats), the 200 reported (classify, breaker record,
 //!   budget refund) and the settlement (stats counters and latency histogram).
+//! - `success_call_kept_place`: the same with the key's place kept between calls, as the JS
+//!   driver keeps it (no hashing of the key).
 //! - `retry_503_*`: a call whose first attempt got a 503: `Call::start`, the 503 reported with
 //!   its wait headers (Retry-After parsing or backoff with jitter, breaker, budget take), which
 //!   answers `Retry`; then `decline` settles it (so the budget gets its tokens back and every
@@ -20,15 +22,22 @@ use edge_retry::core::{Action, Call, Engine, Outcome, Policy, Settle};
 const KEY: &str = "https://api.example.com";
 const NOW: u64 = 1_795_000_000_000;
 
-fn success_call(c: &mut Criterion) {
+// `kept_place`: as the JS driver makes calls, keeping where its key's state is between calls
+// that repeat a key (exports.rs, `Instance::start`), so no call hashes or compares the key.
+fn success(c: &mut Criterion, name: &str, kept_place: bool) {
     let policy = Policy::default();
     let mut engine = Engine::new();
     let mut now = NOW;
-    c.bench_function("success_call", |b| {
+    let mut kept = engine.place(KEY, &policy);
+    c.bench_function(name, |b| {
         b.iter(|| {
             now += 1;
             let repeatable = method_is_retryable(&policy, black_box("GET"), false);
-            let (mut call, first) = Call::start(&mut engine, &policy, black_box(KEY), repeatable, now);
+            let (mut call, first) = if kept_place {
+                Call::start_at(&mut engine, &policy, kept.clone(), repeatable, now, now)
+            } else {
+                Call::start(&mut engine, &policy, black_box(KEY), repeatable, now)
+            };
             debug_assert!(matches!(first, Action::Send { attempt: 1, .. }));
             let hints = ServerHints::default();
             let settled = call.on_outcome(
@@ -39,10 +48,18 @@ fn success_call(c: &mut Criterion) {
                 now + 3,
                 0.5,
             );
+            if kept_place {
+                kept.clone_from(call.place());
+            }
             debug_assert_eq!(settled, Ok(Action::Settle(Settle::Last)));
             black_box(settled)
         })
     });
+}
+
+fn successes(c: &mut Criterion) {
+    success(c, "success_call", false);
+    success(c, "success_call_kept_place", true);
 }
 
 fn retry_503(c: &mut Criterion, name: &str, hints: ServerHints<'static>) {
@@ -85,5 +102,5 @@ fn retries(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, success_call, retries);
+criterion_group!(benches, successes, retries);
 criterion_main!(benches);

@@ -374,7 +374,8 @@ impl Call {
     /// deadline, the budget) forces instead. Out of line: V8 compiles a wasm function on its
     /// first call, and a call that settles at once (a 2xx) then never compiles this, the
     /// module's largest function (a first call compiled 29 KB of code in Node before, 23 after).
-    #[inline(never)]
+    /// Only in wasm: a native build has nothing to compile at run time.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     fn plan_retry(
         &mut self,
         engine: &mut Engine,
@@ -668,7 +669,7 @@ impl Call {
 
     /// A hedged call's part of settling: no more hedges, and for "auto" the attempts still out
     /// count in the latency window. Out of line, as `plan_retry` is: few calls hedge.
-    #[inline(never)]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     fn settle_hedges(&mut self, engine: &mut Engine, policy: &Policy, now: u64, how: Settle) {
         let Some(hedging) = self.hedging.as_mut() else { return };
         hedging.after = None;

@@ -121,7 +121,7 @@ impl Pacer {
     /// Learns from the outcome of an attempt sent at `sent_at` and ended at `now`.
     /// `cap_ms` is the policy's `maxDelayMs`. Out of line: the pacer is off by default, and V8
     /// compiles a wasm function on its first call (see `Call::plan_retry`).
-    #[inline(never)]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub fn observe(&mut self, settings: &PacerSettings, sent_at: u64, now: u64, signal: Signal, cap_ms: u64) {
         let s = settings.sane();
         let sample = now.saturating_sub(sent_at) as f64;
