@@ -16,7 +16,8 @@
 //! - the stats counters add up; the budget moves exactly by the SPEC's costs and refunds and
 //!   stays within capacity; the breaker snapshot is consistent (an open time when not closed,
 //!   counts no more than the outcomes recorded) and changes state only as SPEC 5 allows;
-//!   `is_refusing` agrees with `admit`.
+//!   `is_refusing` agrees with `admit`; the storms counted are the storm events reported, each
+//!   entered and left as SPEC 8's rule says.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -24,11 +25,12 @@ use edge_retry::core::backoff::backoff_delay;
 use edge_retry::core::breaker::{Admission, Snapshot, StateName};
 use edge_retry::core::call::{CallError, is_success};
 use edge_retry::core::classify::Outcome;
+use edge_retry::core::engine::EventKind;
 use edge_retry::core::headers::{ServerHints, server_wait_ms};
 use edge_retry::core::pacer::PacerSnapshot;
 use edge_retry::core::policy::{BreakerSettings, BudgetSettings, Jitter, PacerSettings, Policy, StatusSet};
 use edge_retry::core::stats::Counters;
-use edge_retry::core::{Action, Call, Engine, Settle};
+use edge_retry::core::{Action, Call, Engine, Settle, StormSettings};
 use edge_retry_fuzz::{asctime, imf_fixdate, rfc850};
 use libfuzzer_sys::fuzz_target;
 
@@ -277,6 +279,7 @@ enum Op {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// 0: 1000 keys, else 1 to 4; bits 2-3 pick the storm detection (see `fuzz_target!`).
     key_capacity: u8,
     start: Ms,
     policy: FPolicy,
@@ -321,6 +324,7 @@ enum Origin {
 struct Harness {
     engine: Engine,
     key_capacity: usize,
+    storm: Option<StormSettings>,
     policies: Vec<Policy>,
     calls: Vec<Tracked>,
     now: u64,
@@ -337,9 +341,21 @@ fuzz_target!(|input: Input| {
         0 => 1000,
         n => usize::from(n % 4) + 1,
     };
+    // The byte's next two bits pick the instance's storm detection, which changes nothing but
+    // events and a counter (so the rest of each input in the corpus means what it did).
+    let storm = match (input.key_capacity >> 2) % 4 {
+        0 => Some(StormSettings::default()),
+        1 => Some(StormSettings { ratio: 0.1, window_ms: 1000, minimum_attempts: 2 }),
+        2 => Some(StormSettings { ratio: 0.0, window_ms: 1, minimum_attempts: 1 }),
+        _ => None,
+    };
+    let mut engine = Engine::for_instance(&Policy { storm, ..Policy::default() }, key_capacity);
+    // Storms are counted from the events, so the harness listens as onStorm does.
+    engine.set_listening(true);
     let mut h = Harness {
-        engine: Engine::with_key_capacity(key_capacity),
+        engine,
         key_capacity,
+        storm,
         policies,
         calls: Vec::new(),
         now: input.start.get(),
@@ -349,6 +365,7 @@ fuzz_target!(|input: Input| {
     };
     for op in input.ops.iter().take(256) {
         h.step(op);
+        h.collect_events();
         h.check_global();
     }
     // Whatever is still open is aborted: every call settles exactly once.
@@ -359,6 +376,7 @@ fuzz_target!(|input: Input| {
         }
         assert_eq!(h.calls[i].settles, 1, "a call settled {} times", h.calls[i].settles);
     }
+    h.collect_events();
     h.check_global();
     let c = &h.engine.stats.counters;
     assert_eq!(c.calls, h.calls.len() as u64);
@@ -840,6 +858,24 @@ impl Harness {
             } else {
                 assert!(held < s.retry_cost);
                 assert_eq!(budget.tokens(), held);
+            }
+        }
+    }
+
+    /// Takes the engine's events: each storm entered counts once in the stats, and a storm is
+    /// entered and left only as SPEC 8's rule says.
+    fn collect_events(&mut self) {
+        while let Some(event) = self.engine.next_event() {
+            assert!(KEYS.contains(&event.key.as_str()), "an event for {:?}", event.key);
+            let EventKind::Storm { change, window_ms } = event.kind else { continue };
+            let Some(rule) = self.storm else { panic!("a storm event with storms off: {change:?}") };
+            assert_eq!(window_ms, rule.window_ms);
+            let enough = change.attempts >= rule.minimum_attempts;
+            if change.storm {
+                assert!(enough && change.retry_ratio > rule.ratio, "entered a storm at {change:?}");
+                self.expected.storms += 1;
+            } else {
+                assert!(!enough || change.retry_ratio <= rule.ratio / 2.0, "left a storm at {change:?}");
             }
         }
     }
