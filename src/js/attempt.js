@@ -179,13 +179,16 @@ export function rejected(error, fetchFn, input, url, init) {
 // A 2xx, told by its status: the getter `ok` would be one more read, and a look-alike
 // response may not have it.
 export const isSuccessStatus = (status) => status >= 200 && status < 300;
+// A Response's status, read once per outcome (0 for any other outcome): a Response-like from
+// a fetch of the user's may answer each read differently, and the driver must act on the
+// status the core was told.
+export const statusOf = (kind, value) => (kind === RESPONSE ? value.status : 0);
 
 // Reports an attempt's outcome to the core (`instance.outcome`). Only an unsuccessful outcome
 // can need the wait headers or a random number, so a success reads neither and passes only
 // numbers (`instance.response`, which also closes a plain call's slot when the success
-// settles it). `now`: when the outcome came.
-export function reportOutcome(instance, id, kind, value, random, now) {
-  const status = kind === RESPONSE ? value.status : 0;
+// settles it). `status`: from statusOf. `now`: when the outcome came.
+export function reportOutcome(instance, id, kind, value, status, random, now) {
   if (isSuccessStatus(status)) return instance.response(id, status, now);
   const response = kind === RESPONSE ? value : undefined;
   const header = (name) => (response ? response.headers.get(name) ?? undefined : undefined);

@@ -6,7 +6,7 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, isResponse, isSuccessStatus, notAResponse, rejected, discard, reportOutcome, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, isResponse, isSuccessStatus, notAResponse, rejected, discard, reportOutcome, statusOf, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
@@ -377,10 +377,11 @@ export function createRetryFetch(defaults) {
               throw value;
             }
             pending = kind === RESPONSE ? value : undefined;
-            action = reportOutcome(instance, id, kind, value, hooks.random, at ?? Date.now());
+            const status = statusOf(kind, value);
+            action = reportOutcome(instance, id, kind, value, status, hooks.random, at ?? Date.now());
             // A 2xx went as numbers (`response`), and if it settled the call the core closed
             // the slot with it.
-            closed = action === SETTLE_LAST && kind === RESPONSE && isSuccessStatus(value.status);
+            closed = action === SETTLE_LAST && isSuccessStatus(status);
           } else if (action === RETRY) {
             at = undefined;
             action = await retry(id, kind, value, url, signal, began, hooks);

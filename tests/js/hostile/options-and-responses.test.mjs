@@ -424,6 +424,39 @@ test("no timer was ever handed more than 2^31-1 ms (Node warns with TimeoutOverf
   assert.deepEqual(overflow.map((w) => w.message), []);
 });
 
+// A fetch of its own (a wrapper, as some libraries return) whose Response-like reports a 503
+// for its first two reads of `status` and a 200 after. Whatever the driver reads, the call
+// must settle once and free its slot: slots are reused, so a leak shows as ever higher ids.
+test("a Response-like whose status changes between reads leaks no slot", T, async () => {
+  // A server of its own: the file's last test counts every request the shared one saw.
+  const own = await startFaultServer();
+  const path = uniquePath("flipping-status");
+  own.script(path, Array.from({ length: 20 }, () => ({ status: 503, body: "busy" })));
+  const flipping = createRetryFetch({
+    maxAttempts: 1,
+    breaker: false, // twenty 503s in a row would open it
+    fetch: async (input, init) => {
+      const real = await fetch(input, init);
+      let reads = 0;
+      return { get status() { return ++reads <= 2 ? 503 : 200; }, headers: real.headers, body: real.body, text: () => real.text() };
+    },
+  });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const res = await flipping(own.url(path));
+      assert.equal(typeof res.status, "number");
+      await res.text();
+    }
+  } finally {
+    await own.close();
+  }
+  assert.equal(flipping.stats().calls, 20);
+  const instance = flipping[Symbol.for("edge-retry.instance")];
+  const id = instance.openAt(8); // DEFAULTS_PLACE: a slot as a call would open it
+  instance.close(id, Date.now());
+  assert.ok(id < 2, `the next call's slot is ${id}: the earlier calls' slots were not freed`);
+});
+
 // -------------------------------------------------------------------------------------------
 // After all that: the same instance still works, and its stats add up
 // -------------------------------------------------------------------------------------------
