@@ -80,9 +80,9 @@ fn counted_slices(width: u64, window_ms: u64, now: u64, hi: u64) -> Option<(u64,
     // The earliest start that counts is `floor`: the first slice with `slice * width >=
     // floor`. A window is at most ten widths, so no slice before `hi - 10` can count: from
     // there, a step or two finds it (for windows of 90 ms and more; at most eleven), with no
-    // division. No start up to `hi`'s wraps: `hi` is the slice holding `now`, so `hi * width
-    // <= now`. (A plain product: in wasm32 a checked or saturating u64 product is a call to a
-    // 128-bit multiply, once a step.)
+    // division. The start of no slice up to `hi` wraps: `hi` is the slice holding `now`, so
+    // `hi * width <= now`. (A plain product: in wasm32 a checked or saturating u64 product is a
+    // call to a 128-bit multiply, once a step.)
     let floor = (now + 1).saturating_sub(window_ms);
     let mut lo = hi.saturating_sub(BUCKETS as u64);
     while lo <= hi && lo.wrapping_mul(width) < floor {
