@@ -22,7 +22,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { args, load, median, option, PKG, quantile, ROOT, startServer, table } from "./lib.mjs";
+import { args, load, median, option, PKG, quantile, ROOT, startServer, table, version } from "./lib.mjs";
 import { childPids, cpuMs } from "./cold-bisect.mjs";
 
 const SAMPLES = Number(option("--samples", 30));
@@ -190,7 +190,7 @@ async function main() {
   const f = (x) => x.toFixed(2);
   const cell = (xs) => `${f(median(xs))} (${f(quantile(xs, 0.25))} – ${f(quantile(xs, 0.75))})`;
   const diff = (n, key) => s[n].map((x, i) => x[key] - s.plain[i][key]);
-  console.log(`workerd ${version()}${V8_FLAGS ? ` (V8 flags: ${V8_FLAGS})` : ""}: one Worker at a time via a Worker Loader; ${SAMPLES} samples per variant, rotated; settle ${SETTLE} ms; load average before ${loadBefore}, after ${load()}.`);
+  console.log(`workerd ${version("workerd")}${V8_FLAGS ? ` (V8 flags: ${V8_FLAGS})` : ""}: one Worker at a time via a Worker Loader; ${SAMPLES} samples per variant, rotated; settle ${SETTLE} ms; load average before ${loadBefore}, after ${load()}.`);
   console.log(`workerd process CPU, ms: the plain Worker's own, then each variant minus the plain Worker of the same round: median (IQR).\n`);
   console.log(table(["Worker", "start", "first call", "second call", "first − second", "start + first"], [
     ["plain (absolute)", cell(s.plain.map((x) => x.start)), cell(s.plain.map((x) => x.first)), cell(s.plain.map((x) => x.second)), cell(s.plain.map((x) => x.first - x.second)), cell(s.plain.map((x) => x.total))],
@@ -205,10 +205,6 @@ async function main() {
       console.log(`\n${dirs[i]} minus ${dirs[0]} (paired, ${d.length} samples): start ${cell(ds)}, first call ${cell(df)}, start + first ${cell(d)} ms`);
     }
   }
-}
-
-function version() {
-  return JSON.parse(readFileSync(resolve(ROOT, "node_modules/workerd/package.json"), "utf8")).version;
 }
 
 await main();
