@@ -17,7 +17,10 @@
 //!   stays within capacity; the breaker snapshot is consistent (an open time when not closed,
 //!   counts no more than the outcomes recorded) and changes state only as SPEC 5 allows;
 //!   `is_refusing` agrees with `admit`; the storms counted are the storm events reported, each
-//!   entered and left as SPEC 8's rule says.
+//!   entered and left as SPEC 8's rule says;
+//! - leases: a call started as usual grants one only with the breaker closed (or none) and a
+//!   policy with no timeout and no hedge; a call started admitted (sent under a lease) sends
+//!   its first attempt whatever the breaker says.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -267,7 +270,9 @@ impl FRnd {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Start { key: u8, policy: u8, repeatable: bool },
+    /// `flags`: bit 0 repeatable, bit 1 started admitted (as a call sent under a lease). (A
+    /// byte, as the bool it replaced: its bit 0 is what the corpus's inputs meant by it.)
+    Start { key: u8, policy: u8, flags: u8 },
     Outcome { call: u8, outcome: FOutcome, hints: FHints, rnd: FRnd },
     Resume { call: u8 },
     Decline { call: u8 },
@@ -303,6 +308,8 @@ struct Tracked {
     policy: usize,
     key: usize,
     repeatable: bool,
+    /// Started admitted: its first attempt went out without asking the breaker.
+    admitted: bool,
     deadline: Option<u64>,
     sends: u32,
     previous_delay: u64,
@@ -386,7 +393,8 @@ fuzz_target!(|input: Input| {
 impl Harness {
     fn step(&mut self, op: &Op) {
         match *op {
-            Op::Start { key, policy, repeatable } => {
+            Op::Start { key, policy, flags } => {
+                let (repeatable, admitted) = (flags & 1 != 0, flags & 2 != 0);
                 if self.calls.len() >= MAX_CALLS {
                     return;
                 }
@@ -395,13 +403,28 @@ impl Harness {
                 let p = self.policies[pi].clone();
                 let now = self.now;
                 let before = self.key_view(key, &p);
-                let (call, action) = Call::start(&mut self.engine, &p, KEYS[key], repeatable, now);
+                let (call, action) = if admitted {
+                    let place = self.engine.place(KEYS[key], &p);
+                    Call::start_admitted(&mut self.engine, &p, place, repeatable, now)
+                } else {
+                    Call::start(&mut self.engine, &p, KEYS[key], repeatable, now)
+                };
+                // (Unless a deadline is already due: a lease is granted only without one.)
+                if admitted && p.timeout_ms.is_none_or(|t| now.saturating_add(t) > now) {
+                    assert!(matches!(action, Action::Send { .. }), "an admitted start not sent: {action:?}");
+                }
+                if call.leases(&p) {
+                    let closed = p.breaker.is_none() || self.key_view(key, &p).0.state == StateName::Closed;
+                    assert!(admitted || closed, "a lease granted with the breaker not closed");
+                    assert!(p.timeout_ms.is_none() && p.attempt_timeout_ms.is_none() && p.hedge.is_none());
+                }
                 self.expected.calls += 1;
                 self.calls.push(Tracked {
                     call,
                     policy: pi,
                     key,
                     repeatable,
+                    admitted,
                     deadline: p.timeout_ms.map(|t| now.saturating_add(t)),
                     sends: 0,
                     previous_delay: p.base_delay_ms,
@@ -604,7 +627,7 @@ impl Harness {
                     (a, None) => (a, false),
                 };
                 assert_eq!((timeout_ms, deadline_bound), want, "attempt timeout at {now}");
-                if p.breaker.is_some() {
+                if p.breaker.is_some() && !(t.admitted && attempt == 1) {
                     assert_ne!(snap.state, StateName::Open, "sent through an open breaker");
                 }
                 self.expected.attempts += 1;
@@ -699,7 +722,7 @@ impl Harness {
                         _ => panic!("{origin:?} settled at the deadline"),
                     },
                     Settle::CircuitOpen { retry_after_ms } => {
-                        assert!(matches!(origin, Origin::Start) && t.sends == 0);
+                        assert!(matches!(origin, Origin::Start) && t.sends == 0 && !t.admitted);
                         assert!(p.breaker.is_some());
                         assert_ne!(snap.state, StateName::Closed, "a closed breaker refused");
                         if self.monotonic {

@@ -193,9 +193,30 @@ impl Call {
         began: u64,
         now: u64,
     ) -> (Call, Action) {
+        let mut call = Call::new(engine, policy, place, repeatable, began.min(now));
+        let action = call.send(engine, policy, now, true);
+        (call, action)
+    }
+
+    /// [`Call::start_at`] for a call whose first attempt went out at `began` without asking
+    /// the core, under a lease (see [`Call::leases`]): the attempt counts as sent then and as
+    /// admitted, as it was while the lease held, even if the breaker has changed since.
+    pub fn start_admitted(
+        engine: &mut Engine,
+        policy: &Policy,
+        place: Place,
+        repeatable: bool,
+        began: u64,
+    ) -> (Call, Action) {
+        let mut call = Call::new(engine, policy, place, repeatable, began);
+        let action = call.send(engine, policy, began, false);
+        (call, action)
+    }
+
+    /// A call that began at `began`, counted, not yet sent.
+    fn new(engine: &mut Engine, policy: &Policy, place: Place, repeatable: bool, began: u64) -> Call {
         engine.stats.counters.calls += 1;
-        let began = began.min(now);
-        let mut call = Call {
+        Call {
             key: place,
             started_at: began,
             deadline: policy.timeout_ms.map(|t| began.saturating_add(t)),
@@ -205,7 +226,7 @@ impl Call {
             last: None,
             // Not yet sent; `send` moves it on.
             phase: Phase::Waiting { tokens: 0, server_wait: false },
-            sent_at: now,
+            sent_at: began,
             hedging: policy.hedge.filter(|_| repeatable).map(|settings| {
                 Box::new(Hedging {
                     settings,
@@ -214,14 +235,26 @@ impl Call {
                     after: None,
                 })
             }),
-        };
-        let action = call.send(engine, policy, now);
-        (call, action)
+        }
     }
 
     /// Where the call's key state is, as its last step found it.
     pub fn place(&self) -> &Place {
         &self.key
+    }
+
+    /// Whether plain calls to this call's key with its policy may go out without asking the
+    /// core until a failure is reported (a lease; driver.js keeps it). True when the policy
+    /// sets no timeout and does not hedge, and the breaker admitted this first attempt as
+    /// closed (not as a half-open probe), or the policy has none: while the breaker stays
+    /// closed, such a call would be admitted alike and sent with nothing more to ask. Its
+    /// outcome is then reported through [`Call::start_admitted`].
+    pub fn leases(&self, policy: &Policy) -> bool {
+        self.attempts == 1
+            && matches!(self.phase, Phase::InFlight { probe: None, .. })
+            && policy.timeout_ms.is_none()
+            && policy.attempt_timeout_ms.is_none()
+            && policy.hedge.is_none()
     }
 
     pub fn attempts(&self) -> u32 {
@@ -449,7 +482,7 @@ impl Call {
         let Phase::Waiting { server_wait, .. } = self.phase else {
             return Err(self.phase_error());
         };
-        let action = self.send(engine, policy, now);
+        let action = self.send(engine, policy, now, true);
         if matches!(action, Action::Send { .. }) {
             engine.stats.counters.retries += 1;
             if server_wait {
@@ -599,7 +632,9 @@ impl Call {
         }
     }
 
-    fn send(&mut self, engine: &mut Engine, policy: &Policy, now: u64) -> Action {
+    /// Sends the next attempt, asking the breaker first unless `admit` is false (an attempt
+    /// already out: [`Call::start_admitted`]).
+    fn send(&mut self, engine: &mut Engine, policy: &Policy, now: u64, admit: bool) -> Action {
         let remaining = self.deadline.map(|d| d.saturating_sub(now));
         let first = self.attempts == 0;
         if remaining == Some(0) {
@@ -607,7 +642,7 @@ impl Call {
             return self.settle(engine, policy, now, how);
         }
         let mut probe = None;
-        if policy.breaker.is_some() {
+        if admit && policy.breaker.is_some() {
             let admission = engine
                 .with_breaker_at(&mut self.key, policy, now, |breaker, settings| {
                     (breaker.admit(settings, now), breaker.probe_epoch())
@@ -714,7 +749,9 @@ pub fn is_success(outcome: Outcome, policy: &Policy) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::core::policy::BreakerSettings;
 
     #[test]
     fn a_call_started_late_keeps_the_deadline_of_when_it_began() {
@@ -729,5 +766,39 @@ mod tests {
         assert_eq!(engine.stats.counters.attempts, 1);
         assert!(call.is_settled());
         assert_eq!(call.abort(&mut engine, &policy, 11_000), Err(CallError::Settled));
+    }
+    #[test]
+    fn a_call_started_admitted_skips_the_breaker_and_records_as_one_started_then() {
+        let breaker =
+            BreakerSettings { minimum_requests: 2, failure_ratio: 0.5, open_ms: 1000, ..Default::default() };
+        let policy = Policy { breaker: Some(breaker), max_attempts: 1, ..Policy::default() };
+        let ok = Outcome::Response(200);
+        let hints = ServerHints::default();
+        // The same 2xx, one call started as usual, the other admitted (sent under a lease).
+        let mut asked = Engine::with_defaults(&policy);
+        let mut leased = Engine::with_defaults(&policy);
+        let (mut call, action) = Call::start_from(&mut asked, &policy, "k", true, 10, 10);
+        assert!(call.leases(&policy), "closed, no timeout, no hedge");
+        assert_eq!(action, Action::Send { attempt: 1, timeout_ms: None, deadline_bound: false });
+        call.on_outcome(&mut asked, &policy, ok, &hints, 15, 0.5).unwrap();
+        let place = leased.place("k", &policy);
+        let (mut call, action) = Call::start_admitted(&mut leased, &policy, place, true, 10);
+        assert!(matches!(action, Action::Send { attempt: 1, .. }));
+        call.on_outcome(&mut leased, &policy, ok, &hints, 15, 0.5).unwrap();
+        assert_eq!(asked.stats.counters, leased.stats.counters);
+        assert_eq!(asked.breaker_snapshot("k", 20), leased.breaker_snapshot("k", 20));
+        // A failure opens the breaker (one of two): a call asks and is refused; one admitted is sent.
+        let (mut call, _) = Call::start_from(&mut leased, &policy, "k", true, 20, 20);
+        call.on_outcome(&mut leased, &policy, Outcome::NetworkError, &hints, 21, 0.5).unwrap();
+        let (_, action) = Call::start_from(&mut leased, &policy, "k", true, 22, 22);
+        assert!(matches!(action, Action::Settle(Settle::CircuitOpen { .. })));
+        let place = leased.place("k", &policy);
+        let (call, action) = Call::start_admitted(&mut leased, &policy, place, true, 19);
+        assert!(matches!(action, Action::Send { attempt: 1, .. }), "sent whatever the breaker says");
+        assert_eq!(call.attempts(), 1);
+        // A policy with a timeout or a hedge grants no lease.
+        let timed = Policy { attempt_timeout_ms: Some(100), ..Policy::default() };
+        let (call, _) = Call::start_from(&mut Engine::with_defaults(&timed), &timed, "k", true, 0, 0);
+        assert!(!call.leases(&timed));
     }
 }

@@ -189,7 +189,7 @@ export const statusOf = (kind, value) => (kind === RESPONSE ? value.status : 0);
 // numbers (`instance.response`, which also closes a plain call's slot when the success
 // settles it). `status`: from statusOf. `now`: when the outcome came.
 export function reportOutcome(instance, id, kind, value, status, random, now) {
-  if (isSuccessStatus(status)) return instance.response(id, status, now);
+  if (isSuccessStatus(status)) return instance.response(id, status, 0, now);
   const response = kind === RESPONSE ? value : undefined;
   const header = (name) => (response ? response.headers.get(name) ?? undefined : undefined);
   return instance.outcome(

@@ -10,8 +10,14 @@ export const TEXT_KEY = 0, TEXT_METHOD = 1, TEXT_ERROR = 0, TEXT_EVENT_KEY = 1;
 // The action codes the Instance answers with (src/js/exports.rs's header): SEND has no
 // timeout; SEND_TIMED has one, which GET_PARAM gives.
 export const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
-export const SEND_HEDGED = 7, PENDING = 8, SEND_TIMED = 10;
+export const SEND_HEDGED = 7, PENDING = 8, SEND_TIMED = 10, MISUSE = 6;
+// `start` may answer SEND_LEASED: SEND, and a lease on the call's key with its options (see
+// driver.js's `run`). `response` takes LEASED + the options' place for a call sent under one.
+export const SEND_LEASED = 11, LEASED = 0x80000000;
+// `start`'s flags: Idempotency-Key; a body that can be sent again; sent already, under a lease.
+export const START_IDEMPOTENCY_KEY = 1, START_REPLAYABLE = 2, START_ADMITTED = 4;
 export const isSend = (action) => action === SEND || action === SEND_TIMED;
 // `open` and `openAt`: the slot id for options refused; the places the core keeps checked
 // per-call policies at (RECENT_OPTIONS), and openAt's place for the instance's defaults.
-export const REFUSED = 0xffffffff, KEPT_PLACES = 8, DEFAULTS_PLACE = 8;
+// UNKEPT: `open`'s place for options kept nowhere (kept-options.js).
+export const REFUSED = 0xffffffff, KEPT_PLACES = 8, DEFAULTS_PLACE = 8, UNKEPT = 9;

@@ -14,7 +14,8 @@ import { encodeOptions } from "./encode.js";
 import { keptOptions } from "./kept-options.js";
 import { runHedged } from "./hedge.js";
 import * as H from "./codes.js";
-import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, REFUSED, DEFAULTS_PLACE, isSend } from "./codes.js";
+import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, REFUSED, DEFAULTS_PLACE, UNKEPT, isSend } from "./codes.js";
+import { SEND_LEASED, LEASED, MISUSE, START_IDEMPOTENCY_KEY, START_REPLAYABLE, START_ADMITTED } from "./codes.js";
 
 export { CircuitOpenError };
 
@@ -184,7 +185,17 @@ export function createRetryFetch(defaults) {
     throw new TypeError(instance.text(H.TEXT_ERROR)); // names the bad option
   }
   let seeded = false;
-  const openWithOptions = keptOptions(instance);
+  // The core's lease (see run): the options' place and the key it holds for, if any.
+  const NO_LEASE = -1;
+  let leasePlace = NO_LEASE;
+  let leaseKey = null;
+  const leasedOut = new Uint32Array(DEFAULTS_PLACE + 1); // calls out under a lease, by place
+  const kept = keptOptions(instance, (place) => {
+    // A place may take new options only while no call sent under a lease needs its policy.
+    if (leasedOut[place] > 0) return false;
+    if (place === leasePlace) leasePlace = NO_LEASE;
+    return true;
+  });
   const waiting = { count: 0 }; // hedged calls' attempts waiting for headers (hedge.js)
   const baseHooks = hooksOf(defaults, NO_HOOKS);
   // onBreaker and onStorm are the instance's (SPEC 8); the core keeps events only for them.
@@ -225,17 +236,20 @@ export function createRetryFetch(defaults) {
   // Starts a call in the core. The key crosses only when it is not the last one sent (calls
   // mostly repeat an origin), and the method as a number.
   let sentKey = null;
-  function start(id, key, method, idempotent, replayable, began, now) {
+  function useKey(key) {
     if (key !== sentKey) {
       instance.setText(H.TEXT_KEY, key);
       sentKey = key;
     }
+  }
+  function start(id, key, method, flags, began, now) {
+    useKey(key);
     let code = method === "GET" ? 0 : METHOD_CODES[method];
     if (code === undefined) {
       instance.setText(H.TEXT_METHOD, method);
       code = OTHER_METHOD;
     }
-    return instance.start(id, code, idempotent, replayable, began, now);
+    return instance.start(id, code, flags, began, now);
   }
 
   // The deadline (ms since the epoch, or -1) of the call in slot `id` that began at `began`,
@@ -246,38 +260,72 @@ export function createRetryFetch(defaults) {
   }
 
   // What a call asks for, read before it starts: the state its run carries.
-  function describeCall(id, input, callInit, hooks, began) {
+  function describeCall(input, callInit, hooks, began) {
     const init = readInit(callInit); // a getter that throws rejects the call, as with fetch
     const { request, url, method, signal, headers } = describeRequest(input, init);
     if (signal && signal.aborted) throw signal.reason;
     const key = hooks.key ? String(hooks.key(url)) : originOf(url);
     const stream = streamBody(input, init, request);
     // (`body` and `replayable` are set once a stream body has been read.)
-    return { id, input, init, url, method, signal, headers, key, hooks, began, stream };
+    return { id: REFUSED, input, init, url, method, signal, headers, key, hooks, began, stream };
   }
 
-  function startCall(call, now) {
-    return start(call.id, call.key, call.method, hasHeader(call.headers, "idempotency-key"), call.replayable !== false, call.began, now);
+  // Starts a call in its slot: the core's first action. `admitted`: its first attempt went
+  // out already, under a lease.
+  // `start`'s flags for a call, from its request.
+  function flagsOf(call) {
+    let flags = call.replayable !== false ? START_REPLAYABLE : 0;
+    if (hasHeader(call.headers, "idempotency-key")) flags |= START_IDEMPOTENCY_KEY;
+    return flags;
   }
 
-  // Runs a call opened in slot `id`, and closes the slot however it ends. Not async itself:
-  // a call whose first attempt nothing but fetch can settle (no timeout, signal, stream body
-  // or onAttempt) is awaited by `sendPlain`, a small async function, since suspending and
-  // resuming a large one costs more (about 60 ns a call here); every other call, and any
-  // attempt after the first, goes through `runFrom`'s loop.
-  function run(id, input, callInit, hooks) {
+  // Reports an attempt's outcome (hedge.js's too). Any outcome but a 2xx ends the lease: it
+  // may open a breaker, and calls sent under the lease would skip it.
+  function report(id, kind, value, status, random, now) {
+    if (!isSuccessStatus(status)) leasePlace = NO_LEASE;
+    return reportOutcome(instance, id, kind, value, status, random, now);
+  }
+
+  // Runs a call with the options at `place`, through a slot it opens, and closes the slot
+  // however it ends. Not async itself: a call whose first attempt nothing but fetch can
+  // settle (no timeout, signal, stream body or onAttempt) is awaited by `sendPlain`, a small
+  // async function, since suspending and resuming a large one costs more (about 60 ns a call
+  // here); every other call, and any attempt after the first, goes through `runFrom`'s loop.
+  //
+  // Leases: when `start` answers SEND_LEASED for such a call, the core says that calls like
+  // it (the same key and options) would be sent with nothing more to decide while no failure
+  // is reported: its breaker is closed, and the options set no timeout and do not hedge. The
+  // next ones then go out without a slot or any crossing (`sendLeased`), and a 2xx is reported
+  // as the whole call in one. Any other outcome reported ends the lease, as do new options
+  // taking its place.
+  function run(place, input, callInit, hooks) {
     let call;
     let action; // none yet while a stream body is to be read first
+    let id = REFUSED;
+    let plain = false;
     try {
       const began = Date.now();
-      call = describeCall(id, input, callInit, hooks, began);
-      if (call.stream === undefined) action = startCall(call, began);
+      call = describeCall(input, callInit, hooks, began);
+      plain = call.stream === undefined && !call.signal && !hooks.onAttempt;
+      if (plain && place === leasePlace && call.key === leaseKey) return sendLeased(call, place);
+      id = call.id = kept.open(place);
+      if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR));
+      if (call.stream === undefined) {
+        action = start(id, call.key, call.method, flagsOf(call), began, began);
+        if (action === SEND_LEASED) {
+          action = SEND;
+          if (plain && place !== UNKEPT) {
+            leasePlace = place;
+            leaseKey = call.key;
+          }
+        }
+      }
     } catch (error) {
-      instance.close(id, Date.now());
+      if (id !== REFUSED) instance.close(id, Date.now());
       return Promise.reject(error);
     }
     flush(); // what starting changed (a breaker gone half-open), before anything is sent
-    if (action === SEND && !call.signal && !hooks.onAttempt) return sendPlain(call);
+    if (action === SEND && plain) return sendPlain(call);
     return runFrom(call, action);
   }
 
@@ -298,11 +346,52 @@ export function createRetryFetch(defaults) {
     if (kind === FULFILLED && answer instanceof Response) {
       const status = answer.status;
       if (isSuccessStatus(status)) {
-        const action = instance.response(call.id, status, at);
+        const action = instance.response(call.id, status, call.began, at);
         if (action !== SETTLE_LAST) return runFrom(call, action, RESPONSE, answer, answer);
         flush();
         return answer;
       }
+    }
+    return runFrom(call, ANSWERED, kind, answer, undefined, at);
+  }
+
+  // A plain call sent under the lease (see run): no slot, nothing asked before fetch. A 2xx
+  // from the platform's Response is the whole call, reported in one crossing (which says
+  // whether the lease goes on); anything else goes on through a slot, as a call the core
+  // admitted when it was sent.
+  async function sendLeased(call, place) {
+    const fetchFn = call.hooks.fetch || globalThis.fetch;
+    let answer;
+    let kind = FULFILLED;
+    leasedOut[place]++;
+    try {
+      answer = await fetchFn.call(globalThis, call.input, call.init);
+    } catch (error) {
+      answer = error;
+      kind = REJECTED;
+    }
+    leasedOut[place]--;
+    const at = Date.now();
+    useKey(call.key);
+    if (kind === FULFILLED && answer instanceof Response) {
+      const status = answer.status;
+      if (isSuccessStatus(status)) {
+        const held = instance.response(LEASED + place, status, call.began, at);
+        if (held !== MISUSE) {
+          if (held !== SEND_LEASED) leasePlace = NO_LEASE;
+          flush();
+          return answer;
+        }
+      }
+    }
+    try {
+      // The place still holds the call's options: none replace them while it is out.
+      call.id = instance.openAt(place);
+      start(call.id, call.key, call.method, flagsOf(call) | START_ADMITTED, call.began, at);
+    } catch (error) {
+      instance.close(call.id, Date.now());
+      if (kind === FULFILLED && isResponse(answer)) discard(answer);
+      throw error;
     }
     return runFrom(call, ANSWERED, kind, answer, undefined, at);
   }
@@ -321,12 +410,13 @@ export function createRetryFetch(defaults) {
         // A stream body is read into a replay buffer before anything is sent (SPEC 3).
         [call.replayable, call.body] = await untilStopped(
           (stop) => bufferBody(call.stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadlineOf(id, began));
-        action = startCall(call, Date.now());
+        action = start(id, key, call.method, flagsOf(call), began, Date.now());
+        if (action === SEND_LEASED) action = SEND; // a stream body: not a call to lease
       }
       const body = call.body;
       if (action === SEND_HEDGED) {
         return await runHedged(instance, id, {
-          fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting,
+          fetchFn: hooks.fetch || globalThis.fetch, input, init, body, url, key, signal, hooks, flush, waiting, report,
           retry: (kind, value) => retry(id, kind, value, url, signal, began, hooks),
           settle: (action, kind, value) => settleHedged(id, action, kind, value, key, signal),
         });
@@ -378,7 +468,7 @@ export function createRetryFetch(defaults) {
             }
             pending = kind === RESPONSE ? value : undefined;
             const status = statusOf(kind, value);
-            action = reportOutcome(instance, id, kind, value, status, hooks.random, at ?? Date.now());
+            action = report(id, kind, value, status, hooks.random, at ?? Date.now());
             // A 2xx went as numbers (`response`), and if it settled the call the core closed
             // the slot with it.
             closed = action === SETTLE_LAST && isSuccessStatus(status);
@@ -457,7 +547,6 @@ export function createRetryFetch(defaults) {
   // Not async: a call with the defaults goes from here to fetch with no promise of its own.
   // Whatever is wrong before the call starts still rejects, as fetch would, never throws.
   const retryFetch = (input, init) => {
-    let id = REFUSED;
     try {
       let retry;
       if (init != null && typeof init === "object") {
@@ -467,16 +556,15 @@ export function createRetryFetch(defaults) {
           throw new TypeError('edge-retry: invalid option "retry": reading it threw');
         }
       }
-      id = retry === undefined ? instance.openAt(DEFAULTS_PLACE) : openWithOptions(retry);
-      if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR)); // names the option: nothing is sent
+      const place = retry === undefined ? DEFAULTS_PLACE : kept.placeOf(retry);
+      if (place === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR)); // names the option: nothing is sent
       if (!seeded) {
         seeded = true;
         seedOf(instance);
       }
       const hooks = retry !== undefined && retry !== false ? hooksOf(retry, baseHooks) : baseHooks;
-      return run(id, input, init, hooks);
+      return run(place, input, init, hooks);
     } catch (error) {
-      if (id !== REFUSED) instance.close(id, Date.now());
       return Promise.reject(error);
     }
   };

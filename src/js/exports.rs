@@ -10,9 +10,9 @@
 //! | `openAt` | a place `open` kept a policy at, or DEFAULTS_PLACE 8 (a call with no `init.retry`) | `open` with no bytes to pass or check: a slot id, or ERROR for an empty place |
 //! | `setText` | TEXT_KEY 0 / TEXT_METHOD 1, a string | the key the next `start` is for (driver.js sends it only when it changes); the method of a `start` given OTHER_METHOD |
 //! | `text` | TEXT_ERROR 0 / TEXT_EVENT_KEY 1 | the last option error's message, naming the option; the key of the event `nextEvent` took |
-//! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), has Idempotency-Key, body replayable, began, now | action code |
+//! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), flags (START_IDEMPOTENCY_KEY 1, START_REPLAYABLE 2, START_ADMITTED 4: the first attempt went out already under a lease, so the breaker is not asked), began, now | action code (SEND_LEASED 11: SEND, and a lease, below) |
 //! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
-//! | `response` | slot, status, now | `outcome` for a 2xx response (no headers, no random number); a call that is not hedged and settles with it (SETTLE_LAST) is closed too, so no `close` follows |
+//! | `response` | slot, status, began (read only for LEASED), now | `outcome` for a 2xx response (no headers, no random number); a call that is not hedged and settles with it (SETTLE_LAST) is closed too, so no `close` follows. For LEASED + a place, a 2xx of a call sent under a lease: SEND_LEASED (recorded; the lease goes on), SETTLE_LAST (recorded; it ends) or MISUSE (a status the policy retries: nothing recorded, start the call admitted) |
 //! | `act` | ACT_RESUME 0 / ACT_DECLINE 1 / ACT_ABORT 2 / ACT_HEDGE 3, slot, now | action code (ACT_HEDGE: the hedge delay passed; SEND or NO_HEDGE) |
 //! | `get` | what, n (a slot, or which of a group) | GET_PARAM 0 (the current action's number: SEND's timeout or -1, RETRY's delay, CIRCUIT_OPEN's retry-after), GET_ATTEMPT 1, GET_REASON 2 (reason code), GET_REPLAY_LIMIT 3 (maxReplayBytes), GET_TIMEOUT_MS 4 (or -1), GET_HEDGE_AFTER 5 (after a SEND of a hedged call: ms until ACT_HEDGE may be asked, or -1); GET_STAT 6 (n: calls, attempts, retries, successes, failures, breakerRejections, budgetDenials, retryAfterWaits, p50, p90, p99, storms, hedges), GET_BREAKER 7 (n: failures, successes, openedAt of the breaker last asked for; openedAt -1: none), GET_EVENT 8 (n: at, state, retryRatio, attempts, windowMs of the event last taken), GET_FLEET_SETTING 9 (see `fleetSetting` below); -1 for an unknown `what` |
 //! | `set` | SET_SEED 0 (two u32 from `Math.random`) / SET_LISTEN 1 (1: keep breaker changes and storms as events, SPEC 8) / SET_ANSWERED 2 (slot, attempt: a hedged call's next `outcome` is that attempt's, which may answer PENDING) | |
@@ -41,6 +41,13 @@
 //! SETTLE_CIRCUIT_OPEN 4, SETTLE_ABORTED 5, MISUSE 6 (a report that did not fit the call's
 //! phase: a driver bug), SEND_TIMED 10 (send, cut after GET_PARAM's timeout). A SEND needs no
 //! GET_PARAM: most calls have no timeout and ask nothing more.
+//!
+//! Leases: `start` answers SEND_LEASED instead of SEND for a call whose policy sets no timeout
+//! and does not hedge, sent with the breaker closed (or with none): calls to the same key with
+//! the same policy would be sent alike while the breaker stays closed, so driver.js sends them
+//! without `openAt` or `start` until it reports a failure (`outcome` with anything but a 2xx),
+//! or new options take the policy's place. Each such call's 2xx is then one `response` with
+//! LEASED; anything else opens a slot and starts with START_ADMITTED, then goes on as usual.
 //!
 //! Hedged calls (SPEC 9): `start` answers SEND_HEDGED 7 instead of SEND for a call whose
 //! policy hedges and whose request may be sent again, so a call without `hedge` never asks
@@ -78,6 +85,17 @@ const SETTLE_ABORTED: u32 = 5;
 const MISUSE: u32 = 6;
 /// Send with a timeout (GET_PARAM gives it).
 const SEND_TIMED: u32 = 10;
+/// `start`: SEND, and a lease (see `Call::leases`): plain calls to this key with this policy
+/// may go out without `open` or `start` until a failure is reported, each 2xx then reported
+/// by `response` with LEASED and the policy's place in place of a slot.
+const SEND_LEASED: u32 = 11;
+/// `response`'s slot bit for a call sent under a lease (the rest: the policy's place).
+const LEASED: u32 = 0x8000_0000;
+/// `start`'s flags: the request has an Idempotency-Key; its body can be sent again; its
+/// first attempt went out already under a lease (do not ask the breaker).
+const START_IDEMPOTENCY_KEY: u32 = 1;
+const START_REPLAYABLE: u32 = 2;
+const START_ADMITTED: u32 = 4;
 /// How many checked per-call policies `open` keeps for `openAt` (driver.js decides which:
 /// it compares the option bytes, so the core never holds or compares them).
 const RECENT_OPTIONS: usize = 8;
@@ -204,10 +222,9 @@ impl Instance {
     /// or with the defaults (DEFAULTS_PLACE). ERROR for a place holding nothing.
     #[wasm_bindgen(js_name = openAt)]
     pub fn open_at(&mut self, place: u32) -> u32 {
-        let policy = match self.recent.get(place as usize) {
-            Some(Some(policy)) => policy.clone(),
-            None if place == DEFAULTS_PLACE => self.defaults.clone(),
-            _ => {
+        let policy = match self.policy_at(place) {
+            Some(policy) => policy,
+            None => {
                 self.error = String::from("edge-retry: no options kept at that place (an edge-retry bug)");
                 return ERROR;
             }
@@ -240,39 +257,30 @@ impl Instance {
     /// Starts the call for the key last set, which began at `began` (its deadline and latency
     /// count from then): the first action's code (SEND, or a settlement). `method` indexes
     /// METHODS; a larger number means the one last given to `setMethod`.
-    pub fn start(
-        &mut self,
-        id: u32,
-        method: u32,
-        idempotency_key: bool,
-        replayable: bool,
-        began: f64,
-        now: f64,
-    ) -> u32 {
+    pub fn start(&mut self, id: u32, method: u32, flags: u32, began: f64, now: f64) -> u32 {
         let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else { return MISUSE };
         let method = METHODS.get(method as usize).copied().unwrap_or(self.method.as_str());
+        let idempotency_key = flags & START_IDEMPOTENCY_KEY != 0;
+        let replayable = flags & START_REPLAYABLE != 0;
         let repeatable = replayable && method_is_retryable(&slot.policy, method, idempotency_key);
-        let place = match &self.place {
-            Some((policy, place)) if Rc::ptr_eq(policy, &slot.policy) => place.clone(),
-            _ => {
-                let place = self.engine.place(&self.key, &slot.policy);
-                self.place = Some((slot.policy.clone(), place.clone()));
-                place
-            }
+        let policy = slot.policy.clone();
+        let place = self.place_of(&policy);
+        let (call, action) = if flags & START_ADMITTED != 0 {
+            Call::start_admitted(&mut self.engine, &policy, place, repeatable, began as u64)
+        } else {
+            Call::start_at(&mut self.engine, &policy, place, repeatable, began as u64, now as u64)
         };
-        let (call, action) =
-            Call::start_at(&mut self.engine, &slot.policy, place, repeatable, began as u64, now as u64);
-        // The first step may have found the state elsewhere, or made it.
-        if let Some((_, kept)) = self.place.as_mut() {
-            kept.clone_from(call.place());
-        }
-        let hedged = call.is_hedged();
-        slot.call = Some(call);
-        slot.action = action;
-        match code(action) {
-            SEND | SEND_TIMED if hedged => SEND_HEDGED,
+        self.keep_place(call.place());
+        let answer = match code(action) {
+            SEND | SEND_TIMED if call.is_hedged() => SEND_HEDGED,
+            SEND if flags & START_ADMITTED == 0 && call.leases(&policy) => SEND_LEASED,
             other => other,
+        };
+        if let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+            slot.call = Some(call);
+            slot.action = action;
         }
+        answer
     }
 
     /// Reports how the attempt ended (kind: 0 response, 1 network error, 2 timeout), with the
@@ -297,7 +305,10 @@ impl Instance {
     /// `outcome` for a response the driver has no wait headers to pass with (a 2xx: nothing
     /// waits on it), so nothing but numbers crosses. A call that is not hedged and settles
     /// here is closed too: the common call ends with this one crossing, not two.
-    pub fn response(&mut self, id: u32, status: u16, now: f64) -> u32 {
+    pub fn response(&mut self, id: u32, status: u16, began: f64, now: f64) -> u32 {
+        if id & LEASED != 0 {
+            return self.leased_response(id & !LEASED, status, began, now);
+        }
         let action = self.report(id, RESPONSE, status, &ServerHints::default(), now, f64::NAN);
         let plain = self.slot(id).and_then(|s| s.call.as_ref()).is_some_and(|c| !c.is_hedged());
         if action == SETTLE_LAST && plain {
@@ -665,6 +676,67 @@ impl Instance {
         self.step(id, |call, engine, policy| call.on_outcome(engine, policy, outcome, hints, now as u64, rnd))
     }
 
+    /// A 2xx, at `now`, of a call sent at `began` under a lease (see `start`) with the policy
+    /// kept at `place`, for the key last set: recorded as the call it was, started admitted
+    /// and settled by this response, with no slot. SEND_LEASED while the lease may go on
+    /// (the breaker is closed, or the policy has none); SETTLE_LAST when it must end; MISUSE,
+    /// with nothing recorded, for a status the policy retries or a place holding nothing
+    /// (driver.js then runs the call through a slot, from this response).
+    fn leased_response(&mut self, place: u32, status: u16, began: f64, now: f64) -> u32 {
+        let Some(policy) = self.policy_at(place) else { return MISUSE };
+        if policy.retry_on.contains(status) {
+            return MISUSE;
+        }
+        let at = self.place_of(&policy);
+        let (mut call, _) = Call::start_admitted(&mut self.engine, &policy, at, false, began as u64);
+        let hints = ServerHints::default();
+        let action =
+            call.on_outcome(&mut self.engine, &policy, Outcome::Response(status), &hints, now as u64, 0.0);
+        let mut at = call.place().clone();
+        let closed = self
+            .engine
+            .with_breaker_at(&mut at, &policy, now as u64, |breaker, _| {
+                breaker.stored_state() == StateName::Closed
+            })
+            .unwrap_or(true);
+        self.keep_place(&at);
+        match action {
+            Ok(Action::Settle(Settle::Last)) if closed => SEND_LEASED,
+            Ok(_) => SETTLE_LAST,
+            Err(_) => MISUSE,
+        }
+    }
+
+    /// Where the state of the key last set is for calls with `policy`: as the last call with
+    /// the same policy found it, or looked up.
+    fn place_of(&mut self, policy: &Rc<Policy>) -> Place {
+        match &self.place {
+            Some((kept, place)) if Rc::ptr_eq(kept, policy) => place.clone(),
+            _ => {
+                let place = self.engine.place(&self.key, policy);
+                self.place = Some((policy.clone(), place.clone()));
+                place
+            }
+        }
+    }
+
+    /// Keeps where a call's step found the key's state (it may have found it elsewhere, or
+    /// made it), for the next call with the same policy.
+    fn keep_place(&mut self, found: &Place) {
+        if let Some((_, kept)) = self.place.as_mut() {
+            kept.clone_from(found);
+        }
+    }
+
+    /// The policy kept at `place`, or the defaults at DEFAULTS_PLACE.
+    fn policy_at(&self, place: u32) -> Option<Rc<Policy>> {
+        match self.recent.get(place as usize) {
+            Some(kept) => kept.clone(),
+            None if place == DEFAULTS_PLACE => Some(self.defaults.clone()),
+            None => None,
+        }
+    }
+
     fn open_with(&mut self, policy: Rc<Policy>) -> u32 {
         let slot = Slot { policy, call: None, action: Action::Settle(Settle::Last), answered: 0 };
         match self.free.pop() {
@@ -851,7 +923,7 @@ mod tests {
         let mut instance = Instance::new();
         instance.seed(1, 2);
         let id = instance.open(&one_number("maxAttempts", 2.0), NOWHERE);
-        assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND);
+        assert_eq!(start(&mut instance, id, "http://a.test", "GET", 0.0), SEND_LEASED);
         assert_eq!(instance.outcome(id, RESPONSE, 503, None, None, None, None, 5.0, 0.5), RETRY);
         assert_eq!(instance.attempt(id), 1);
         assert_eq!(instance.resume(id, 100.0), SEND);
@@ -904,15 +976,87 @@ mod tests {
     fn a_2xx_closes_a_plain_call_and_a_timeout_sends_timed() {
         let mut instance = Instance::new();
         let id = instance.open(&[0], NOWHERE);
-        assert_eq!(start(&mut instance, id, "k", "GET", 0.0), SEND);
-        assert_eq!(instance.response(id, 200, 1.0), SETTLE_LAST);
+        assert_eq!(start(&mut instance, id, "k", "GET", 0.0), SEND_LEASED);
+        assert_eq!(instance.response(id, 200, 0.0, 1.0), SETTLE_LAST);
         assert!(instance.slot(id).is_none(), "closed with its response");
         assert_eq!(instance.stat(3), 1.0);
         let timed = instance.open(&one_number("timeoutMs", 500.0), NOWHERE);
         assert_eq!(start(&mut instance, timed, "k", "GET", 2.0), SEND_TIMED);
         assert_eq!(instance.param(timed), 500.0);
-        assert_eq!(instance.response(timed, 503, 3.0), RETRY, "a 503 keeps the call open");
+        assert_eq!(instance.response(timed, 503, 2.0, 3.0), RETRY, "a 503 keeps the call open");
         assert!(instance.slot(timed).is_some());
+    }
+
+    #[wasm_bindgen_test]
+    fn a_lease_records_2xx_without_a_slot_until_the_breaker_leaves_closed() {
+        let mut instance = Instance::new();
+        let id = instance.open(&[0], NOWHERE);
+        assert_eq!(start(&mut instance, id, "k", "GET", 0.0), SEND_LEASED);
+        assert_eq!(instance.response(id, 200, 0.0, 4.0), SETTLE_LAST);
+        // Calls sent under the lease: each 2xx is the whole call, with no slot.
+        let slots = instance.slots.len();
+        for at in 1..=3 {
+            let at = f64::from(at) * 10.0;
+            assert_eq!(instance.response(LEASED | DEFAULTS_PLACE, 204, at, at + 6.0), SEND_LEASED);
+        }
+        assert_eq!(instance.slots.len(), slots, "no slot opened");
+        let counts = |i: &Instance| [0, 1, 2, 3, 4].map(|n| i.stat(n));
+        assert_eq!(
+            counts(&instance),
+            [4.0, 4.0, 0.0, 4.0, 0.0],
+            "calls, attempts, retries, successes, failures"
+        );
+        assert_eq!(instance.stat(8), 6.0, "the latency counts from when the call was sent");
+        assert_eq!((instance.breaker("k", 40.0), instance.breaker_count(1)), (0, 4.0), "four successes");
+        // A status the policy retries is not a leased success: nothing is recorded.
+        assert_eq!(instance.response(LEASED | DEFAULTS_PLACE, 503, 40.0, 41.0), MISUSE);
+        assert_eq!(instance.response(LEASED | 3, 200, 40.0, 41.0), MISUSE, "an empty place");
+        assert_eq!(counts(&instance)[0], 4.0);
+        // Such a call goes on through a slot, admitted when it was sent.
+        for _ in 0..60 {
+            let id = instance.open(&[0], NOWHERE);
+            start(&mut instance, id, "k", "GET", 50.0);
+            instance.outcome(id, RESPONSE, 503, None, None, None, None, 50.0, 0.0);
+            instance.close(id, 50.0);
+        }
+        assert_eq!(instance.breaker("k", 50.0), 1, "open after the 503s");
+        let admitted = instance.open(&[0], NOWHERE);
+        assert_eq!(
+            instance.start(admitted, 0, START_REPLAYABLE | START_ADMITTED, 45.0, 50.0),
+            SEND,
+            "not refused"
+        );
+        assert_eq!(instance.attempt(admitted), 1);
+        instance.close(admitted, 50.0);
+        let refused = instance.open(&[0], NOWHERE);
+        assert_eq!(instance.start(refused, 0, START_REPLAYABLE, 50.0, 50.0), SETTLE_CIRCUIT_OPEN);
+        instance.close(refused, 50.0);
+        // A 2xx sent under the lease before the breaker opened is recorded, and ends it.
+        let calls = instance.stat(0);
+        assert_eq!(instance.response(LEASED | DEFAULTS_PLACE, 200, 45.0, 50.0), SETTLE_LAST);
+        assert_eq!(instance.stat(0), calls + 1.0);
+    }
+
+    #[wasm_bindgen_test]
+    fn no_lease_for_a_timeout_a_probe_or_an_admitted_start() {
+        let mut instance = Instance::new();
+        let timed = instance.open(&one_number("attemptTimeoutMs", 500.0), NOWHERE);
+        assert_eq!(start(&mut instance, timed, "k", "GET", 0.0), SEND_TIMED);
+        instance.close(timed, 0.0);
+        let deadline = instance.open(&one_number("timeoutMs", 500.0), NOWHERE);
+        assert_eq!(start(&mut instance, deadline, "k", "GET", 0.0), SEND_TIMED);
+        instance.close(deadline, 0.0);
+        for at in 0..10 {
+            let id = instance.open(&[0], NOWHERE);
+            start(&mut instance, id, "k", "GET", f64::from(at));
+            instance.outcome(id, RESPONSE, 503, None, None, None, None, f64::from(at), 0.0);
+            instance.close(id, f64::from(at));
+        }
+        let probe = instance.open(&[0], NOWHERE);
+        assert_eq!(start(&mut instance, probe, "k", "GET", 1_000_000.0), SEND, "a half-open probe");
+        instance.close(probe, 1_000_000.0);
+        let admitted = instance.open(&[0], NOWHERE);
+        assert_eq!(instance.start(admitted, 0, START_ADMITTED, 0.0, 0.0), SEND);
     }
 
     #[cfg(feature = "fleet-isolate")]
@@ -982,7 +1126,7 @@ mod tests {
             },
             |i| i as u32,
         );
-        instance.start(id, code, false, true, at, at)
+        instance.start(id, code, START_REPLAYABLE, at, at)
     }
 
     #[wasm_bindgen_test]
@@ -992,7 +1136,7 @@ mod tests {
             [("GET", true), ("POST", false), ("get", true), ("PROPFIND", false), ("PUT", true)]
         {
             let id = instance.open(&[0], NOWHERE);
-            assert_eq!(start(&mut instance, id, "k", method, 0.0), SEND, "{method}");
+            assert_eq!(start(&mut instance, id, "k", method, 0.0), SEND_LEASED, "{method}");
             let expected = if retried { RETRY } else { SETTLE_LAST };
             assert_eq!(
                 instance.outcome(id, RESPONSE, 503, None, None, None, None, 1.0, 0.0),
@@ -1001,7 +1145,7 @@ mod tests {
             );
             instance.close(id, 1.0);
         }
-        assert_eq!(instance.start(99, 0, false, true, 0.0, 0.0), MISUSE, "no such slot");
+        assert_eq!(instance.start(99, 0, START_REPLAYABLE, 0.0, 0.0), MISUSE, "no such slot");
     }
 
     #[wasm_bindgen_test]
@@ -1009,10 +1153,10 @@ mod tests {
         let mut instance = Instance::new();
         assert!(instance.configure(&one_number("maxAttempts", 5.0)));
         let defaults = instance.open(&[0], NOWHERE);
-        assert_eq!(start(&mut instance, defaults, "k", "GET", 0.0), SEND);
+        assert_eq!(start(&mut instance, defaults, "k", "GET", 0.0), SEND_LEASED);
         assert_eq!(instance.outcome(defaults, RESPONSE, 503, None, None, None, None, 1.0, 0.0), RETRY);
         let single = instance.open(&[2], NOWHERE);
-        assert_eq!(start(&mut instance, single, "k", "GET", 0.0), SEND);
+        assert_eq!(start(&mut instance, single, "k", "GET", 0.0), SEND_LEASED);
         assert_eq!(instance.outcome(single, RESPONSE, 503, None, None, None, None, 1.0, 0.0), SETTLE_LAST);
         assert_eq!(instance.origin_length("http://a.test:8080/x"), "http://a.test:8080".len() as u32);
         assert_eq!(preset(0, 0), 4.0);
@@ -1048,8 +1192,8 @@ mod tests {
         assert_eq!(start(&mut instance, post, "http://a.test", "POST", 50.0), SEND);
         assert_eq!(instance.hedge_after(post), -1.0);
         assert_eq!(instance.hedge(post, 70.0), NO_HEDGE);
-        // Without hedge, start answers SEND as before.
+        // Without hedge, start answers SEND, with a lease.
         let plain = instance.open(&[0], NOWHERE);
-        assert_eq!(start(&mut instance, plain, "http://a.test", "GET", 0.0), SEND);
+        assert_eq!(start(&mut instance, plain, "http://a.test", "GET", 0.0), SEND_LEASED);
     }
 }

@@ -2,7 +2,7 @@
 // hedge may go, which outcome wins, whether to retry); this loop sends, times and reports.
 // driver.js hands a call here only when the core's `start` says SEND_HEDGED, so a call
 // without `hedge` never runs any of it.
-import { attempt, discard, reportOutcome, statusOf, RESPONSE, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, discard, statusOf, RESPONSE, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { startTimer } from "./timers.js";
 import { onAbort } from "./signals.js";
 import { timeoutError } from "./errors.js";
@@ -49,7 +49,7 @@ export const MAX_WAITING = BROWSER || WORKERS ? 6 : Infinity;
 // the next action code) and settle(action, kind, value) (returns the response or throws).
 // `call.waiting` is the instance's count of hedged calls' attempts waiting for headers.
 export async function runHedged(instance, id, call) {
-  const { fetchFn, input, init, body, url, key, signal, hooks, waiting } = call;
+  const { fetchFn, input, init, body, url, key, signal, hooks, waiting, report } = call;
   const flights = new Map(); // attempt number -> { controller, sentAt, hedge, unsubscribe }
   const queue = []; // attempt results and hedge-timer firings, in the order they came
   let wake = null;
@@ -146,7 +146,7 @@ export async function runHedged(instance, id, call) {
       if (kind === ABORTED || kind === INVALID) throw value;
       const response = kind === RESPONSE ? value : undefined;
       instance.set(SET_ANSWERED, id, event.no);
-      let action = reportOutcome(instance, id, kind, value, statusOf(kind, value), hooks.random, Date.now());
+      let action = report(id, kind, value, statusOf(kind, value), hooks.random, Date.now());
       if (action === PENDING) {
         // Would be retried, but another attempt is still out: the call goes on with that one.
         if (response) discard(response);

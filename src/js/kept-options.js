@@ -7,7 +7,7 @@
 // Options whose fields are all primitives or functions (most inline options) are matched
 // field by field, without encoding them; any other is encoded and matched by its bytes.
 import { encodeOptions, keysOf, flat, read, FUNCTION_MARK } from "./encode.js";
-import { REFUSED, KEPT_PLACES as PLACES } from "./codes.js";
+import { REFUSED, KEPT_PLACES as PLACES, UNKEPT } from "./codes.js";
 
 function sameBytes(a, b) {
   if (a === null || a.length !== b.length) return false;
@@ -29,27 +29,42 @@ function sameFields(options, keys, fields) {
   return true;
 }
 
-// A function that opens a call with `retry` (not undefined) in `instance`: its slot id, or
-// REFUSED with the instance's error text naming the option.
-export function keptOptions(instance) {
+// The places of `instance`'s per-call options. `placeOf(retry)` (not undefined) gives the
+// place whose policy the core checked for options like `retry`, checking and keeping them
+// there if new (REFUSED, with the instance's error text naming the option, if refused);
+// `open(place)` opens a call there (a slot id). `claim(place)`: whether new options may take
+// a place (not while calls sent under a lease of its policy are out; driver.js).
+export function keptOptions(instance, claim) {
   const bytesAt = new Array(PLACES).fill(null); // the bytes whose policy the core keeps at each place
   const fieldsAt = new Array(PLACES).fill(null); // and their flat fields, if they are flat
   let next = 0; // the place the next new set takes: the oldest, once all are used
+  let unkept = null; // the bytes of the last options no place could take (UNKEPT)
   // (Places fill from 0: code with one set of options finds it at the first place it looks.)
-  return (retry) => {
+  const placeOf = (retry) => {
     if (retry !== null && typeof retry === "object" && !Array.isArray(retry)) {
       const keys = keysOf(retry, "retry");
-      for (let place = 0; place < PLACES; place++) if (sameFields(retry, keys, fieldsAt[place])) return instance.openAt(place);
+      for (let place = 0; place < PLACES; place++) if (sameFields(retry, keys, fieldsAt[place])) return place;
     }
     const bytes = encodeOptions(retry, "retry");
-    for (let place = 0; place < PLACES; place++) if (sameBytes(bytesAt[place], bytes)) return instance.openAt(place);
-    const id = instance.open(bytes, next);
-    if (id !== REFUSED) {
-      // The core kept the policy at `next` (a refusal keeps nothing anywhere).
-      bytesAt[next] = bytes.slice();
-      fieldsAt[next] = flat; // of the options just encoded
+    for (let place = 0; place < PLACES; place++) if (sameBytes(bytesAt[place], bytes)) return place;
+    let place = UNKEPT;
+    for (let tries = 0; tries < PLACES && place === UNKEPT; tries++) {
+      if (claim(next)) place = next;
       next = (next + 1) % PLACES;
     }
-    return id;
+    // `open` checks the options and keeps their policy at the place; the call itself opens
+    // at that place (a call is opened where its options are, whatever they are).
+    const id = instance.open(bytes, place);
+    if (id === REFUSED) return REFUSED; // a refusal keeps nothing anywhere
+    instance.close(id, 0);
+    if (place === UNKEPT) {
+      unkept = bytes.slice();
+    } else {
+      bytesAt[place] = bytes.slice();
+      fieldsAt[place] = flat; // of the options just encoded
+    }
+    return place;
   };
+  const open = (place) => (place === UNKEPT ? instance.open(unkept, UNKEPT) : instance.openAt(place));
+  return { placeOf, open };
 }

@@ -1,0 +1,123 @@
+// Leases (driver.js's `run`): after a plain call's first attempt, the core may let calls like
+// it (same key, same options) go out without asking it, while no failure is reported. What a
+// user sees must not change: the same stats and breaker counts, a breaker that still opens
+// and fails fast, retries under the call's own options, and a call sent before the breaker
+// opened still taken as admitted. Against real servers on 127.0.0.1.
+import assert from "node:assert/strict";
+import { createRetryFetch, CircuitOpenError } from "../../../pkg/node.js";
+import { test, describe, after, uniquePath, sleep, useFaultServer, startFaultServer, FAST } from "./_helpers.mjs";
+
+const srv = useFaultServer();
+const second = await startFaultServer(); // another origin
+after(() => second.close());
+const INSTANCE = Symbol.for("edge-retry.instance");
+
+// Counts the core's `start` calls: a call sent under a lease makes none.
+function countStarts(retryFetch) {
+  const instance = retryFetch[INSTANCE];
+  const start = instance.start;
+  const counter = { starts: 0 };
+  instance.start = function (...args) {
+    counter.starts++;
+    return start.apply(this, args);
+  };
+  return counter;
+}
+
+async function read(promise) {
+  const res = await promise;
+  await res.arrayBuffer();
+  return res;
+}
+
+describe("leases", () => {
+  test("calls after a 2xx skip the core's start, and count as the same calls made one by one", async () => {
+    const path = uniquePath("lease");
+    const leased = createRetryFetch({ budget: false });
+    // attemptTimeoutMs: every call asks the core (no lease), otherwise the same policy.
+    const asked = createRetryFetch({ budget: false, attemptTimeoutMs: 60000 });
+    const leasedStarts = countStarts(leased);
+    const askedStarts = countStarts(asked);
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await read(leased(srv.url(path)))).status, 200);
+      assert.equal((await read(asked(srv.url(path)))).status, 200);
+    }
+    assert.equal(leasedStarts.starts, 1, "only the first call starts in the core");
+    assert.equal(askedStarts.starts, 20, "a policy with a timeout is never leased");
+    const counts = (rf) => {
+      const { calls, attempts, retries, successes, failures, breakerRejections, budgetDenials } = rf.stats();
+      return { calls, attempts, retries, successes, failures, breakerRejections, budgetDenials };
+    };
+    assert.deepEqual(counts(leased), counts(asked));
+    assert.equal(counts(leased).successes, 20);
+    assert.deepEqual(leased.breaker(srv.origin), asked.breaker(srv.origin));
+    assert.ok(leased.stats().latencyMs.p99 > 0, "latency recorded");
+  });
+
+  test("a failure ends the lease: the breaker opens and fails fast as without one", async () => {
+    const path = uniquePath("lease-open");
+    const rf = createRetryFetch({ maxAttempts: 1, budget: false, breaker: { minimumRequests: 4, failureRatio: 0.5, openMs: 10000 } });
+    for (let i = 0; i < 3; i++) assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, [{ status: 503 }]);
+    for (let i = 0; i < 3; i++) assert.equal((await read(rf(srv.url(path)))).status, 503);
+    assert.equal(rf.breaker(srv.origin).state, "open");
+    const sent = srv.requests(path).length;
+    await assert.rejects(rf(srv.url(path)), CircuitOpenError);
+    assert.equal(srv.requests(path).length, sent, "no request while open");
+  });
+
+  test("a call sent under a lease and answered 503 is retried under its own options", async () => {
+    const path = uniquePath("lease-retry");
+    const rf = createRetryFetch({ ...FAST, maxAttempts: 3 });
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, [{ status: 503 }, { status: 503 }, { status: 200 }]);
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    assert.equal(srv.requests(path).length, 4);
+    assert.equal(rf.stats().retries, 2);
+  });
+
+  test("a call sent under a lease before the breaker opened is taken as admitted", async () => {
+    const slow = uniquePath("lease-slow");
+    const failing = uniquePath("lease-failing");
+    const rf = createRetryFetch({ maxAttempts: 1, budget: false, breaker: { minimumRequests: 4, failureRatio: 0.5, openMs: 10000 } });
+    assert.equal((await read(rf(srv.url(slow)))).status, 200);
+    srv.script(slow, [{ status: 503, delayMs: 300 }]);
+    srv.script(failing, [{ status: 503 }]);
+    const out = rf(srv.url(slow)); // under the lease
+    await sleep(20);
+    for (let i = 0; i < 3; i++) assert.equal((await read(rf(srv.url(failing)))).status, 503);
+    assert.equal(rf.breaker(srv.origin).state, "open");
+    // Sent while the breaker was closed: its 503 is its answer, not a CircuitOpenError.
+    assert.equal((await read(out)).status, 503);
+  });
+
+  test("options that take a place while a call sent under its lease is out do not change that call's options", async () => {
+    const slow = uniquePath("lease-place");
+    const other = uniquePath("lease-other");
+    const retry = () => ({ ...FAST, maxAttempts: 3 });
+    const rf = createRetryFetch();
+    assert.equal((await read(rf(srv.url(slow), { retry: retry() }))).status, 200);
+    srv.script(slow, [{ status: 503, delayMs: 300 }, { status: 503 }, { status: 200 }]);
+    const out = rf(srv.url(slow), { retry: retry() }); // under the lease, at the first place
+    await sleep(20);
+    // Nine more sets of options, each new: more than the places kept.
+    for (let i = 0; i < 9; i++) {
+      assert.equal((await read(rf(srv.url(other), { retry: { ...FAST, maxAttempts: 1, baseDelayMs: 2 + i } }))).status, 200);
+    }
+    assert.equal((await read(out)).status, 200, "retried twice, as maxAttempts: 3 allows");
+    assert.equal(srv.requests(slow).length, 4);
+  });
+
+  test("a call sent under a lease is recorded for its own key when another key was used meanwhile", async () => {
+    const path = uniquePath("lease-keys");
+    const rf = createRetryFetch({ budget: false });
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, [{ status: 200, delayMs: 200 }]);
+    const out = rf(srv.url(path)); // under the lease of srv's origin
+    await sleep(20);
+    assert.equal((await read(rf(second.url(path)))).status, 200);
+    assert.equal((await read(out)).status, 200);
+    assert.equal(rf.breaker(srv.origin).successes, 2);
+    assert.equal(rf.breaker(second.origin).successes, 1);
+  });
+});
