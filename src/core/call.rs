@@ -348,7 +348,7 @@ impl Call {
         Ok(Some(self.decide_retry(engine, policy, outcome, hints, now, rnd)))
     }
 
-    /// What one attempt's outcome teaches the key: breaker, budget refund, pacer, latency.
+    /// What one attempt's outcome teaches the key (see [`learn`]).
     fn learn(
         &mut self,
         engine: &mut Engine,
@@ -358,34 +358,29 @@ impl Call {
         sent_at: u64,
         now: u64,
     ) {
-        let success = is_success(outcome, policy);
-        let failure = outcome.is_breaker_failure(policy);
-        if let (Some(settings), true) = (&policy.budget, success) {
-            engine.fleet_give_back(policy, self.key.key(), settings.success_refund);
-        }
-        // One visit to the key's state for all of it.
-        engine.with_state_at(&mut self.key, policy, now, |state| {
-            if let Some(settings) = &policy.breaker {
-                match probe {
-                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
-                    None => state.breaker.record(settings, now, failure, false),
-                }
-            }
-            if let (Some(settings), true) = (&policy.budget, success) {
-                state.budget.refund(settings, settings.success_refund);
-            }
-            if let Some(settings) = &policy.pacer {
-                let signal = match outcome {
-                    o if o.is_retryable(policy) => Signal::Failure,
-                    _ if success => Signal::Success,
-                    _ => Signal::Neutral,
-                };
-                state.pacer.observe(settings, sent_at, now, signal, policy.max_delay_ms);
-            }
-            if policy.hedge.is_some_and(|h| h.delay == HedgeDelay::Auto) {
-                state.latency.get_or_insert_with(Box::default).record(now.saturating_sub(sent_at));
-            }
-        });
+        learn(engine, &mut self.key, policy, outcome, probe, sent_at, now);
+    }
+
+    /// A 2xx at `now` that `policy` does not retry, for a call sent at `began` under a lease
+    /// (see [`Call::leases`]): what [`Call::start_admitted`] and this outcome would record,
+    /// with no call made: the counts, the attempt's windows, what the key learns, the latency.
+    /// Whether the key's breaker is closed after it (or the policy has none): whether the
+    /// lease may go on.
+    pub fn record_leased_success(
+        engine: &mut Engine,
+        policy: &Policy,
+        place: &mut Place,
+        began: u64,
+        now: u64,
+        status: u16,
+    ) -> bool {
+        engine.stats.counters.calls += 1;
+        engine.stats.counters.attempts += 1;
+        engine.note_attempt(place, policy, began, false);
+        let closed = learn(engine, place, policy, Outcome::Response(status), None, began, now);
+        engine.stats.counters.successes += 1;
+        engine.stats.record_latency(now.saturating_sub(began));
+        closed
     }
 
     fn decide_retry(
@@ -730,6 +725,50 @@ impl Call {
     }
 }
 
+/// What one attempt's outcome teaches the key at `place`: breaker, budget refund, pacer,
+/// latency. Whether its breaker is closed after it (or the policy has none).
+fn learn(
+    engine: &mut Engine,
+    place: &mut Place,
+    policy: &Policy,
+    outcome: Outcome,
+    probe: Option<u32>,
+    sent_at: u64,
+    now: u64,
+) -> bool {
+    let success = is_success(outcome, policy);
+    let failure = outcome.is_breaker_failure(policy);
+    if let (Some(settings), true) = (&policy.budget, success) {
+        engine.fleet_give_back(policy, place.key(), settings.success_refund);
+    }
+    // One visit to the key's state for all of it.
+    engine
+        .with_state_at(place, policy, now, |state| {
+            if let Some(settings) = &policy.breaker {
+                match probe {
+                    Some(epoch) => state.breaker.record_probe_of(settings, now, failure, epoch),
+                    None => state.breaker.record(settings, now, failure, false),
+                }
+            }
+            if let (Some(settings), true) = (&policy.budget, success) {
+                state.budget.refund(settings, settings.success_refund);
+            }
+            if let Some(settings) = &policy.pacer {
+                let signal = match outcome {
+                    o if o.is_retryable(policy) => Signal::Failure,
+                    _ if success => Signal::Success,
+                    _ => Signal::Neutral,
+                };
+                state.pacer.observe(settings, sent_at, now, signal, policy.max_delay_ms);
+            }
+            if policy.hedge.is_some_and(|h| h.delay == HedgeDelay::Auto) {
+                state.latency.get_or_insert_with(Box::default).record(now.saturating_sub(sent_at));
+            }
+            policy.breaker.is_none() || state.breaker.stored_state() == StateName::Closed
+        })
+        .unwrap_or(true)
+}
+
 /// An attempt's timeout: the per-attempt one, or what is left before the deadline when that
 /// is sooner (`true`: the cut is the call's own deadline).
 fn attempt_timeout(policy: &Policy, remaining: Option<u64>) -> (Option<u64>, bool) {
@@ -749,7 +788,7 @@ pub fn is_success(outcome: Outcome, policy: &Policy) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::core::policy::BreakerSettings;
 
@@ -800,5 +839,73 @@ mod tests {
         let timed = Policy { attempt_timeout_ms: Some(100), ..Policy::default() };
         let (call, _) = Call::start_from(&mut Engine::with_defaults(&timed), &timed, "k", true, 0, 0);
         assert!(!call.leases(&timed));
+    }
+    /// The same history on two engines, each leased success recorded one way on the first
+    /// (started admitted, then its outcome) and the other on the second (in one step): the
+    /// counts, breakers, budgets, pacers and events must not tell them apart.
+    #[test]
+    fn a_leased_success_records_what_an_admitted_call_and_its_2xx_record() {
+        use crate::core::pacer::PacerSettings;
+        use crate::core::rng::SplitMix64;
+        use crate::core::storm::StormSettings;
+        let breaker =
+            BreakerSettings { minimum_requests: 3, failure_ratio: 0.5, open_ms: 40, ..Default::default() };
+        let policies = [
+            Policy { breaker: Some(breaker), ..Policy::default() },
+            Policy { pacer: Some(PacerSettings::default()), max_attempts: 2, ..Policy::default() },
+        ];
+        let storm = StormSettings { ratio: 0.2, window_ms: 100, minimum_attempts: 3 };
+        let defaults = Policy { storm: Some(storm), ..Policy::default() };
+        let (mut composed, mut direct) =
+            (Engine::for_instance(&defaults, 2), Engine::for_instance(&defaults, 2));
+        composed.set_listening(true);
+        direct.set_listening(true);
+        let mut rng = SplitMix64::new(7);
+        let hints = ServerHints::default();
+        let mut now = 1_000u64;
+        for step in 0..3000 {
+            let r = rng.next_u64();
+            now = if r % 17 == 0 { now.saturating_sub(r % 30) } else { now + r % 7 };
+            let key = ["a", "b", "c"][(r >> 8) as usize % 3];
+            let policy = &policies[(r >> 12) as usize % 2];
+            let status = [200, 204, 299][(r >> 16) as usize % 3];
+            if (r >> 20) % 3 == 0 {
+                // A call through the core on both: a failure, maybe retried, then settled.
+                for engine in [&mut composed, &mut direct] {
+                    let (mut call, action) = Call::start(engine, policy, key, true, now);
+                    if let Action::Send { .. } = action {
+                        let next =
+                            call.on_outcome(engine, policy, Outcome::NetworkError, &hints, now + 1, 0.5);
+                        if let Ok(Action::Retry { .. }) = next {
+                            let _ = call.resume(engine, policy, now + 2);
+                            let _ =
+                                call.on_outcome(engine, policy, Outcome::Response(200), &hints, now + 3, 0.5);
+                        }
+                    }
+                    let _ = call.abort(engine, policy, now + 3);
+                }
+            } else {
+                let began = now.saturating_sub((r >> 24) % 20);
+                let mut place = composed.place(key, policy);
+                let (mut call, _) = Call::start_admitted(&mut composed, policy, place, true, began);
+                let settled =
+                    call.on_outcome(&mut composed, policy, Outcome::Response(status), &hints, now, 0.5);
+                assert_eq!(settled, Ok(Action::Settle(Settle::Last)), "step {step}");
+                place = direct.place(key, policy);
+                Call::record_leased_success(&mut direct, policy, &mut place, began, now, status);
+            }
+            assert_eq!(composed.stats.counters, direct.stats.counters, "step {step}");
+            for (k, p) in ["a", "b", "c"].iter().flat_map(|k| policies.iter().map(move |p| (k, p))) {
+                assert_eq!(composed.breaker_snapshot_of(k, p, now), direct.breaker_snapshot_of(k, p, now));
+                assert_eq!(composed.budget_tokens_of(k, p), direct.budget_tokens_of(k, p), "step {step}");
+                assert_eq!(composed.pacer_snapshot_of(k, p), direct.pacer_snapshot_of(k, p), "step {step}");
+            }
+            while let Some(event) = composed.next_event() {
+                assert_eq!(direct.next_event(), Some(event), "step {step}");
+            }
+            assert_eq!(direct.next_event(), None);
+        }
+        assert!(composed.stats.counters.storms > 0, "the history had storms");
+        assert_eq!(composed.stats.latency(), direct.stats.latency());
     }
 }

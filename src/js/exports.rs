@@ -680,31 +680,18 @@ impl Instance {
     /// kept at `place`, for the key last set: recorded as the call it was, started admitted
     /// and settled by this response, with no slot. SEND_LEASED while the lease may go on
     /// (the breaker is closed, or the policy has none); SETTLE_LAST when it must end; MISUSE,
-    /// with nothing recorded, for a status the policy retries or a place holding nothing
-    /// (driver.js then runs the call through a slot, from this response).
+    /// with nothing recorded, for a status that is not a 2xx or that the policy retries, or a
+    /// place holding nothing (driver.js then runs the call through a slot, from this response).
     fn leased_response(&mut self, place: u32, status: u16, began: f64, now: f64) -> u32 {
         let Some(policy) = self.policy_at(place) else { return MISUSE };
-        if policy.retry_on.contains(status) {
+        if !(200..300).contains(&status) || policy.retry_on.contains(status) {
             return MISUSE;
         }
-        let at = self.place_of(&policy);
-        let (mut call, _) = Call::start_admitted(&mut self.engine, &policy, at, false, began as u64);
-        let hints = ServerHints::default();
-        let action =
-            call.on_outcome(&mut self.engine, &policy, Outcome::Response(status), &hints, now as u64, 0.0);
-        let mut at = call.place().clone();
-        let closed = self
-            .engine
-            .with_breaker_at(&mut at, &policy, now as u64, |breaker, _| {
-                breaker.stored_state() == StateName::Closed
-            })
-            .unwrap_or(true);
+        let mut at = self.place_of(&policy);
+        let closed =
+            Call::record_leased_success(&mut self.engine, &policy, &mut at, began as u64, now as u64, status);
         self.keep_place(&at);
-        match action {
-            Ok(Action::Settle(Settle::Last)) if closed => SEND_LEASED,
-            Ok(_) => SETTLE_LAST,
-            Err(_) => MISUSE,
-        }
+        if closed { SEND_LEASED } else { SETTLE_LAST }
     }
 
     /// Where the state of the key last set is for calls with `policy`: as the last call with
