@@ -214,12 +214,22 @@ export function createRetryFetch(defaults) {
   if (listening) instance.set(H.SET_LISTEN, 1, 0);
   const flush = listening ? () => emit(instance, events) : () => {};
 
-  // Calls mostly repeat a URL: remember the last one's origin.
+  // Calls mostly repeat a URL, or its origin: remember the last one's. An origin the core
+  // found written at a URL's start (`literal`) is the origin of any URL that starts with it
+  // followed by the end of the authority ("/", "?", "#" or nothing): it is written as
+  // URL.origin writes it, so no part of it reads otherwise, and the host and port end there.
+  // Such a URL needs no crossing (nor its text copied into wasm).
   let lastUrl = null;
   let lastOrigin = "";
+  let literal = false;
   const originOf = (url) => {
     if (url === lastUrl) return lastOrigin;
+    if (literal && url.startsWith(lastOrigin)) {
+      const next = url.charCodeAt(lastOrigin.length); // NaN past the end
+      if (next !== next || next === 47 || next === 63 || next === 35) return lastOrigin;
+    }
     const length = instance.originLength(url);
+    literal = length > 0;
     let origin = url.slice(0, length);
     if (length === 0) {
       try {

@@ -337,6 +337,26 @@ describe("§5 defaults, keys, off", () => {
     assert.equal(rf.breaker(srv.origin).failures, 4);
   });
 
+  test("URLs that differ from an origin's only after its host and port share its key; one that goes on in the authority does not", async () => {
+    const keys = [];
+    const rf = createRetryFetch({ ...ONE, breaker: BREAKER, onAttempt: (ev) => keys.push(ev.key) });
+    const send = async (url) => {
+      try {
+        await (await rf(url)).arrayBuffer();
+      } catch {} // the URLs the platform's fetch refuses: only their keys matter here
+    };
+    const same = [srv.url("/k/c"), srv.url("/k/d?x=1"), `${srv.origin}?q`, `${srv.origin}#f`, srv.origin];
+    for (const url of same) await send(url);
+    assert.deepEqual(keys, same.map(() => srv.origin));
+    // After the origin: user info (the host is what follows "@"), a longer port, a longer host.
+    await send(`${srv.origin}@localhost:${srv.port}/`);
+    await send(srv.url("/k/c"));
+    await send(`${srv.origin}0/`);
+    await send(srv.url("/k/c"));
+    await send(`${srv.origin}.x/`);
+    assert.deepEqual(keys.slice(same.length), [srv.altOrigin, srv.origin, `${srv.origin}0/`, srv.origin, `${srv.origin}.x/`]);
+  });
+
   test("a custom key function groups URLs its own way", async () => {
     const seenUrls = [];
     const key = (url) => {
