@@ -21,6 +21,7 @@ const dirs = [PKG, ...String(option("--pkg", "")).split(",").filter(Boolean).map
 const response = new Response(null, { status: 200 });
 const stub = () => Promise.resolve(response);
 
+const PATHS = Array.from({ length: 1000 }, (_, i) => `http://127.0.0.1:1/users/${i}?fields=name`);
 const contenders = { "stub fetch": stub };
 for (const [i, dir] of dirs.entries()) {
   const { createRetryFetch } = await import(new URL("node.js", `file://${dir}/`).href);
@@ -28,6 +29,9 @@ for (const [i, dir] of dirs.entries()) {
   const name = i === 0 ? "retryFetch" : `retryFetch P${i}`;
   contenders[name] = (url) => retryFetch(url);
   contenders[`${name}, options per call`] = (url) => retryFetch(url, { retry: { maxAttempts: 3, baseDelayMs: 100 } });
+  // The same origin, another path each call (as an API client's calls go).
+  let next = 0;
+  contenders[`${name}, a new path each call`] = () => retryFetch(PATHS[next++ % PATHS.length]);
 }
 const { retry, handleAll, ExponentialBackoff } = await import("cockatiel");
 const policy = retry(handleAll.orWhenResult((r) => r.status >= 500), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100 }) });
