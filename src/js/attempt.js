@@ -102,8 +102,9 @@ export function discard(response) {
 // settles when fetch does, when its timeout fires or when the caller aborts, whichever comes
 // first, even with a custom fetch that ignores its signal (a response that comes after is
 // discarded). With a timeout, fetch gets an AbortController's signal that the caller's abort
-// also aborts. (An attempt with no timeout, signal or body can be settled by nothing but fetch:
-// driver.js awaits fetch itself for it, with `isResponse`, `notAResponse` and `rejected`.)
+// also aborts. (A call's first attempt with no timeout or body is awaited by driver.js itself,
+// through `untilAborted` when it has a signal, with `isResponse`, `notAResponse` and
+// `rejected`; so is any attempt with no timeout, signal or body.)
 export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
   const controller = timeoutMs >= 0 ? new AbortController() : null;
   let attemptInit = init;
@@ -157,6 +158,34 @@ export function attempt(fetchFn, input, init, body, timeoutMs, signal, url) {
       finish(rejected(error, fetchFn, input, url, attemptInit));
     };
     send(fetchFn, input, attemptInit).then(settled, failed);
+  });
+}
+
+// What fetch's `sent` promise gives, or the caller's abort reason as soon as `signal` aborts,
+// whichever comes first (a custom fetch may ignore its signal): the first attempt of a call
+// with no timeout, where fetch has the caller's signal itself. A response that comes after
+// the abort is discarded.
+export function untilAborted(sent, signal) {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const unsubscribe = onAbort(signal, (reason) => {
+      done = true;
+      reject(reason);
+    });
+    Promise.resolve(sent).then(
+      (value) => {
+        if (done) return isResponse(value) && discard(value);
+        done = true;
+        unsubscribe();
+        resolve(value);
+      },
+      (error) => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        reject(error);
+      },
+    );
   });
 }
 

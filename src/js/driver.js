@@ -6,7 +6,7 @@ import { Instance } from "./edge_retry.js";
 
 import { CircuitOpenError, timeoutError } from "./errors.js";
 import { sleep, startTimer } from "./timers.js";
-import { attempt, isResponse, isSuccessStatus, notAResponse, rejected, discard, reportOutcome, statusOf, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
+import { attempt, untilAborted, isResponse, isSuccessStatus, notAResponse, rejected, discard, reportOutcome, statusOf, RESPONSE, NETWORK, TIMEOUT, ABORTED, INVALID } from "./attempt.js";
 import { bufferBody, streamBody } from "./body.js";
 import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
@@ -297,15 +297,16 @@ export function createRetryFetch(defaults) {
   }
 
   // Runs a call with the options at `place`, through a slot it opens, and closes the slot
-  // however it ends. Not async itself: a call whose first attempt nothing but fetch can
-  // settle (no timeout, signal, stream body or onAttempt) is awaited by `sendPlain`, a small
-  // async function, since suspending and resuming a large one costs more (about 60 ns a call
-  // here); every other call, and any attempt after the first, goes through `runFrom`'s loop.
+  // however it ends. Not async itself: a call whose first attempt nothing but fetch or the
+  // caller's abort can settle (no timeout, stream body or onAttempt) is awaited by
+  // `sendFirst`, a small async function, since suspending and resuming a large one costs
+  // more (about 60 ns a call here); every other call, and any attempt after the first, goes
+  // through `runFrom`'s loop.
   //
   // Leases: when `start` answers SEND_LEASED for such a call, the core says that calls like
   // it (the same key and options) would be sent with nothing more to decide while no failure
   // is reported: its breaker is closed, and the options set no timeout and do not hedge. The
-  // next ones then go out without a slot or any crossing (`sendLeased`), and a 2xx is reported
+  // next ones then go out without a slot or any crossing (`sendFirst`), and a 2xx is reported
   // as the whole call in one. Any other outcome reported ends the lease, as do new options
   // taking its place.
   function run(place, input, callInit, hooks) {
@@ -316,8 +317,8 @@ export function createRetryFetch(defaults) {
     try {
       const began = Date.now();
       call = describeCall(input, callInit, hooks, began);
-      plain = call.stream === undefined && !call.signal && !hooks.onAttempt;
-      if (plain && place === leasePlace && call.key === leaseKey) return sendLeased(call, place);
+      plain = call.stream === undefined && !hooks.onAttempt;
+      if (plain && place === leasePlace && call.key === leaseKey) return sendFirst(call, place);
       id = call.id = kept.open(place);
       if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR));
       if (call.stream === undefined) {
@@ -335,73 +336,60 @@ export function createRetryFetch(defaults) {
       return Promise.reject(error);
     }
     flush(); // what starting changed (a breaker gone half-open), before anything is sent
-    if (action === SEND && plain) return sendPlain(call);
+    if (action === SEND && plain) return sendFirst(call, NO_LEASE);
     return runFrom(call, action);
   }
 
-  // The first attempt of a plain call (see run). A 2xx from the platform's Response that
-  // settles the call ends it here (the core closes the slot with the report); anything else
-  // goes on in runFrom from what fetch gave.
-  async function sendPlain(call) {
+  // The first attempt of a plain call (see run): in its slot (`place` NO_LEASE), or sent
+  // under the lease of the options at `place`, with no slot. A 2xx from the platform's
+  // Response that settles the call ends it here, in one crossing: the core closes the slot
+  // with the report, or records the leased call whole and says whether the lease goes on.
+  // Anything else goes on in runFrom from what fetch gave (a leased call in a slot opened
+  // now, as a call the core admitted when it was sent).
+  async function sendFirst(call, place) {
+    const leased = place !== NO_LEASE;
     const fetchFn = call.hooks.fetch || globalThis.fetch;
     let answer;
     let kind = FULFILLED;
+    if (leased) leasedOut[place]++;
     try {
-      answer = await fetchFn.call(globalThis, call.input, call.init);
+      const sent = fetchFn.call(globalThis, call.input, call.init);
+      answer = await (call.signal ? untilAborted(sent, call.signal) : sent);
     } catch (error) {
       answer = error;
       kind = REJECTED;
     }
     const at = Date.now();
+    if (leased) {
+      leasedOut[place]--;
+      useKey(call.key);
+    }
+    if (kind === REJECTED && call.signal && call.signal.aborted) {
+      kind = ABORTED;
+      answer = call.signal.reason;
+    }
     if (kind === FULFILLED && answer instanceof Response) {
       const status = answer.status;
       if (isSuccessStatus(status)) {
-        const action = instance.response(call.id, status, call.began, at);
-        if (action !== SETTLE_LAST) return runFrom(call, action, RESPONSE, answer, answer);
-        flush();
-        return answer;
-      }
-    }
-    return runFrom(call, ANSWERED, kind, answer, undefined, at);
-  }
-
-  // A plain call sent under the lease (see run): no slot, nothing asked before fetch. A 2xx
-  // from the platform's Response is the whole call, reported in one crossing (which says
-  // whether the lease goes on); anything else goes on through a slot, as a call the core
-  // admitted when it was sent.
-  async function sendLeased(call, place) {
-    const fetchFn = call.hooks.fetch || globalThis.fetch;
-    let answer;
-    let kind = FULFILLED;
-    leasedOut[place]++;
-    try {
-      answer = await fetchFn.call(globalThis, call.input, call.init);
-    } catch (error) {
-      answer = error;
-      kind = REJECTED;
-    }
-    leasedOut[place]--;
-    const at = Date.now();
-    useKey(call.key);
-    if (kind === FULFILLED && answer instanceof Response) {
-      const status = answer.status;
-      if (isSuccessStatus(status)) {
-        const held = instance.response(LEASED + place, status, call.began, at);
-        if (held !== MISUSE) {
-          if (held !== SEND_LEASED) leasePlace = NO_LEASE;
+        const action = instance.response(leased ? LEASED + place : call.id, status, call.began, at);
+        if (leased ? action !== MISUSE : action === SETTLE_LAST) {
+          if (leased && action !== SEND_LEASED) leasePlace = NO_LEASE;
           flush();
           return answer;
         }
+        if (!leased) return runFrom(call, action, RESPONSE, answer, answer);
       }
     }
-    try {
-      // The place still holds the call's options: none replace them while it is out.
-      call.id = instance.openAt(place);
-      start(call.id, call.key, call.method, flagsOf(call) | START_ADMITTED, call.began, at);
-    } catch (error) {
-      instance.close(call.id, Date.now());
-      if (kind === FULFILLED && isResponse(answer)) discard(answer);
-      throw error;
+    if (leased) {
+      try {
+        // The place still holds the call's options: none replace them while it is out.
+        call.id = instance.openAt(place);
+        start(call.id, call.key, call.method, flagsOf(call) | START_ADMITTED, call.began, at);
+      } catch (error) {
+        instance.close(call.id, Date.now());
+        if (kind === FULFILLED && isResponse(answer)) discard(answer);
+        throw error;
+      }
     }
     return runFrom(call, ANSWERED, kind, answer, undefined, at);
   }

@@ -108,6 +108,32 @@ describe("leases", () => {
     assert.equal(srv.requests(slow).length, 4);
   });
 
+  test("a call sent under a lease with the caller's signal rejects as soon as it aborts, even with a fetch that ignores the signal; the late response is released", async () => {
+    let calls = 0;
+    let cancelled = false;
+    // Answers the first call at once, the next after 300 ms whatever its signal says.
+    const fetch = () => {
+      if (++calls === 1) return Promise.resolve(new Response("first"));
+      const body = new ReadableStream({ cancel: () => void (cancelled = true) });
+      return new Promise((resolve) => setTimeout(() => resolve(new Response(body)), 300));
+    };
+    const rf = createRetryFetch({ fetch, budget: false });
+    const starts = countStarts(rf);
+    const signal = new AbortController().signal; // a server's long-lived signal
+    assert.equal((await read(rf("http://127.0.0.1:9/a", { signal }))).status, 200);
+    const controller = new AbortController();
+    const out = rf("http://127.0.0.1:9/a", { signal: controller.signal });
+    assert.equal(starts.starts, 1, "sent under the lease");
+    const t0 = performance.now();
+    setTimeout(() => controller.abort(new Error("stop")), 20);
+    await assert.rejects(out, /stop/);
+    assert.ok(performance.now() - t0 < 250, "rejected at the abort, not when fetch answered");
+    const { calls: n, successes, failures } = rf.stats();
+    assert.deepEqual({ n, successes, failures }, { n: 2, successes: 1, failures: 1 });
+    for (let i = 0; i < 50 && !cancelled; i++) await sleep(10);
+    assert.ok(cancelled, "the response that came after the abort had its body cancelled");
+  });
+
   test("a call sent under a lease is recorded for its own key when another key was used meanwhile", async () => {
     const path = uniquePath("lease-keys");
     const rf = createRetryFetch({ budget: false });
