@@ -22,6 +22,7 @@ const response = new Response(null, { status: 200 });
 const stub = () => Promise.resolve(response);
 
 const PATHS = Array.from({ length: 1000 }, (_, i) => `http://127.0.0.1:1/users/${i}?fields=name`);
+const SIGNAL = new AbortController().signal;
 const contenders = { "stub fetch": stub };
 for (const [i, dir] of dirs.entries()) {
   const { createRetryFetch } = await import(new URL("node.js", `file://${dir}/`).href);
@@ -29,6 +30,8 @@ for (const [i, dir] of dirs.entries()) {
   const name = i === 0 ? "retryFetch" : `retryFetch P${i}`;
   contenders[name] = (url) => retryFetch(url);
   contenders[`${name}, options per call`] = (url) => retryFetch(url, { retry: { maxAttempts: 3, baseDelayMs: 100 } });
+  // A server's long-lived signal on every call.
+  contenders[`${name}, a long-lived signal`] = (url) => retryFetch(url, { signal: SIGNAL });
   // The same origin, another path each call (as an API client's calls go).
   let next = 0;
   contenders[`${name}, a new path each call`] = () => retryFetch(PATHS[next++ % PATHS.length]);
