@@ -377,7 +377,7 @@ export function createRetryFetch(defaults) {
           flush();
           return answer;
         }
-        if (!leased) return runFrom(call, action, RESPONSE, answer, answer);
+        if (!leased) return await runFrom(call, action, RESPONSE, answer, answer);
       }
     }
     if (leased) {
@@ -391,7 +391,10 @@ export function createRetryFetch(defaults) {
         throw error;
       }
     }
-    return runFrom(call, ANSWERED, kind, answer, undefined, at);
+    // Awaited, not returned: runFrom may settle before its first await (an abort), and
+    // workerd reports a rejected promise that no handler awaits yet as unhandled, which
+    // adopting it through `return` would leave to a later microtask.
+    return await runFrom(call, ANSWERED, kind, answer, undefined, at);
   }
 
   // The loop of a call from `action` (undefined: read the stream body, then start), with the

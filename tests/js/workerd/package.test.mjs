@@ -293,6 +293,9 @@ test("abort during an attempt rejects with the signal's reason", async () => {
   assert.ok(r.wallMs < 2500, `settled after ${r.wallMs} ms`);
   await sleep(200);
   assert.equal(srv.requests(p).length, 1);
+  // The call's promise was rejected by the abort before anything awaited it in the driver.
+  const unhandled = await harnessGet(mf, "unhandled");
+  assert.deepEqual(unhandled, [], "no rejection left unhandled in the isolate");
 });
 
 test("retry: false sends exactly one attempt", async () => {
