@@ -174,7 +174,10 @@ export function untilAborted(sent, signal) {
     });
     Promise.resolve(sent).then(
       (value) => {
-        if (done) return isResponse(value) && discard(value);
+        if (done) {
+          if (isResponse(value)) discard(value);
+          return;
+        }
         done = true;
         unsubscribe();
         resolve(value);

@@ -280,8 +280,6 @@ export function createRetryFetch(defaults) {
     return { id: REFUSED, input, init, url, method, signal, headers, key, hooks, began, stream };
   }
 
-  // Starts a call in its slot: the core's first action. `admitted`: its first attempt went
-  // out already, under a lease.
   // `start`'s flags for a call, from its request.
   function flagsOf(call) {
     let flags = call.replayable !== false ? START_REPLAYABLE : 0;

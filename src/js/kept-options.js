@@ -47,10 +47,11 @@ export function keptOptions(instance, claim) {
     }
     const bytes = encodeOptions(retry, "retry");
     for (let place = 0; place < PLACES; place++) if (sameBytes(bytesAt[place], bytes)) return place;
+    // The oldest place that may take them (none while every place's policy is in use).
     let place = UNKEPT;
-    for (let tries = 0; tries < PLACES && place === UNKEPT; tries++) {
-      if (claim(next)) place = next;
-      next = (next + 1) % PLACES;
+    for (let i = 0; i < PLACES && place === UNKEPT; i++) {
+      const candidate = (next + i) % PLACES;
+      if (claim(candidate)) place = candidate;
     }
     // `open` checks the options and keeps their policy at the place; the call itself opens
     // at that place (a call is opened where its options are, whatever they are).
@@ -62,6 +63,7 @@ export function keptOptions(instance, claim) {
     } else {
       bytesAt[place] = bytes.slice();
       fieldsAt[place] = flat; // of the options just encoded
+      next = (place + 1) % PLACES;
     }
     return place;
   };
