@@ -35,6 +35,8 @@ for (const [i, dir] of dirs.entries()) {
   // The same origin, another path each call (as an API client's calls go).
   let next = 0;
   contenders[`${name}, a new path each call`] = () => retryFetch(PATHS[next++ % PATHS.length]);
+  // The README's first per-call example: a deadline for the whole call.
+  contenders[`${name}, timeoutMs per call (timed)`] = (url) => retryFetch(url, { retry: { maxAttempts: 5, timeoutMs: 2000 } });
 }
 const { retry, handleAll, ExponentialBackoff } = await import("cockatiel");
 const policy = retry(handleAll.orWhenResult((r) => r.status >= 500), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100 }) });
@@ -43,19 +45,47 @@ const { default: fetchRetry } = await import("fetch-retry");
 const withRetries = fetchRetry(stub, { retries: 2, retryOn: [503] });
 contenders["fetch-retry"] = (url) => withRetries(url);
 
+// With a deadline, as each peer's user would write one (timed): what any fetch with a timeout
+// pays (an AbortController whose signal fetch gets, a timer set and cleared) is the floor.
+// AbortSignal.timeout is left out: its timer cannot be cleared, and the thousands it leaves
+// pending in a loop like this one would slow every other contender.
+function withDeadline(ms, send) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return send(controller.signal).finally(() => clearTimeout(timer));
+}
+contenders["stub fetch with a deadline (timed)"] = (url) => withDeadline(2000, (signal) => stub(url, { signal }));
+const { timeout, TimeoutStrategy, wrap } = await import("cockatiel");
+const timedPolicy = wrap(policy, timeout(2000, TimeoutStrategy.Aggressive));
+contenders["cockatiel, retry + timeout (timed)"] = (url) => timedPolicy.execute(({ signal }) => stub(url, { signal }));
+contenders["fetch-retry, with a deadline (timed)"] = (url) => withDeadline(2000, (signal) => withRetries(url, { signal }));
+
+// The timed contenders run after the others, in rounds of their own: each call leaves an
+// AbortSignal behind, and Node's are costly to collect, which would slow the others.
+const timedNames = Object.keys(contenders).filter((n) => n.endsWith("(timed)"));
+const groups = [Object.keys(contenders).filter((n) => !timedNames.includes(n)), ["stub fetch", ...timedNames]];
 const names = Object.keys(contenders);
 const times = Object.fromEntries(names.map((n) => [n, []]));
-for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
-  for (let i = 0; i < names.length; i++) {
-    const name = names[(i + round) % names.length];
-    const call = contenders[name];
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < BATCH; k++) await call("http://127.0.0.1:1/lean");
-    if (round >= WARMUP_ROUNDS) times[name].push(Number(process.hrtime.bigint() - t0) / BATCH);
+const stubTimes = Object.fromEntries(names.map((n) => [n, []])); // the same round's bare stub
+for (const group of groups) {
+  for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
+    const measured = {};
+    for (let i = 0; i < group.length; i++) {
+      const name = group[(i + round) % group.length];
+      const call = contenders[name];
+      const t0 = process.hrtime.bigint();
+      for (let k = 0; k < BATCH; k++) await call("http://127.0.0.1:1/lean");
+      measured[name] = Number(process.hrtime.bigint() - t0) / BATCH;
+    }
+    if (round < WARMUP_ROUNDS) continue;
+    for (const name of group) {
+      times[name].push(measured[name]);
+      stubTimes[name].push(measured["stub fetch"]);
+    }
   }
 }
-const over = (name) => times[name].map((ns, i) => ns - times["stub fetch"][i]);
-const label = (n) => (n === "cockatiel" || n === "fetch-retry" ? `${n} ${version(n)}` : n);
+const over = (name) => times[name].map((ns, i) => ns - stubTimes[name][i]);
+const label = (n) => (/^(cockatiel|fetch-retry)/.test(n) ? n.replace(/^(cockatiel|fetch-retry)/, (p) => `${p} ${version(p)}`) : n);
 console.log(`${ROUNDS} interleaved rounds x ${BATCH} calls; ns per call over the bare stub (median, and the rounds' quartiles).\n`);
 console.log(table(["contender", "ns over the stub", "quartiles"],
   names.filter((n) => n !== "stub fetch").map((n) => {

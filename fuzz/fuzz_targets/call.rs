@@ -19,8 +19,9 @@
 //!   `is_refusing` agrees with `admit`; the storms counted are the storm events reported, each
 //!   entered and left as SPEC 8's rule says;
 //! - leases: a call started as usual grants one only with the breaker closed (or none) and a
-//!   policy with no timeout and no hedge; a call started admitted (sent under a lease) sends
-//!   its first attempt whatever the breaker says.
+//!   policy that does not hedge, and its first attempt is cut after the sooner of the policy's
+//!   two timeouts (what every call sent under the lease gets); a call started admitted (sent
+//!   under a lease) sends its first attempt whatever the breaker says.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -409,14 +410,20 @@ impl Harness {
                 } else {
                     Call::start(&mut self.engine, &p, KEYS[key], repeatable, now)
                 };
-                // (Unless a deadline is already due: a lease is granted only without one.)
+                // (Unless a deadline is already due.)
                 if admitted && p.timeout_ms.is_none_or(|t| now.saturating_add(t) > now) {
                     assert!(matches!(action, Action::Send { .. }), "an admitted start not sent: {action:?}");
                 }
                 if call.leases(&p) {
                     let closed = p.breaker.is_none() || self.key_view(key, &p).0.state == StateName::Closed;
                     assert!(admitted || closed, "a lease granted with the breaker not closed");
-                    assert!(p.timeout_ms.is_none() && p.attempt_timeout_ms.is_none() && p.hedge.is_none());
+                    assert!(p.hedge.is_none(), "a lease granted to a hedging policy");
+                    // Every call sent under it is cut after the timeout this one got: the
+                    // sooner of the per-attempt timeout and the deadline, from the start.
+                    // (The deadline saturates at u64::MAX for the fuzzer's far clocks.)
+                    let remaining = p.timeout_ms.map(|t| now.saturating_add(t) - now);
+                    let cut = [p.attempt_timeout_ms, remaining].into_iter().flatten().min();
+                    assert!(matches!(action, Action::Send { timeout_ms, .. } if timeout_ms == cut), "{action:?}");
                 }
                 self.expected.calls += 1;
                 self.calls.push(Tracked {

@@ -245,15 +245,16 @@ impl Call {
 
     /// Whether plain calls to this call's key with its policy may go out without asking the
     /// core until a failure is reported (a lease; driver.js keeps it). True when the policy
-    /// sets no timeout and does not hedge, and the breaker admitted this first attempt as
-    /// closed (not as a half-open probe), or the policy has none: while the breaker stays
-    /// closed, such a call would be admitted alike and sent with nothing more to ask. Its
-    /// outcome is then reported through [`Call::start_admitted`].
+    /// does not hedge, and the breaker admitted this first attempt as closed (not as a
+    /// half-open probe), or the policy has none: while the breaker stays closed, such a call
+    /// would be admitted alike and sent with nothing more to ask. A timeout does not stand in
+    /// the way: a first attempt sent when its call begins is always cut at the same time, the
+    /// per-attempt timeout or the deadline, whichever is sooner (this call's `Send` says which),
+    /// and a timeout is a failure reported like any other. Its outcome is then reported through
+    /// [`Call::start_admitted`].
     pub fn leases(&self, policy: &Policy) -> bool {
         self.attempts == 1
             && matches!(self.phase, Phase::InFlight { probe: None, .. })
-            && policy.timeout_ms.is_none()
-            && policy.attempt_timeout_ms.is_none()
             && policy.hedge.is_none()
     }
 
@@ -817,7 +818,7 @@ mod tests {
         let mut asked = Engine::with_defaults(&policy);
         let mut leased = Engine::with_defaults(&policy);
         let (mut call, action) = Call::start_from(&mut asked, &policy, "k", true, 10, 10);
-        assert!(call.leases(&policy), "closed, no timeout, no hedge");
+        assert!(call.leases(&policy), "closed, no hedge");
         assert_eq!(action, Action::Send { attempt: 1, timeout_ms: None, deadline_bound: false });
         call.on_outcome(&mut asked, &policy, ok, &hints, 15, 0.5).unwrap();
         let place = leased.place("k", &policy);
@@ -835,10 +836,26 @@ mod tests {
         let (call, action) = Call::start_admitted(&mut leased, &policy, place, true, 19);
         assert!(matches!(action, Action::Send { attempt: 1, .. }), "sent whatever the breaker says");
         assert_eq!(call.attempts(), 1);
-        // A policy with a timeout or a hedge grants no lease.
-        let timed = Policy { attempt_timeout_ms: Some(100), ..Policy::default() };
-        let (call, _) = Call::start_from(&mut Engine::with_defaults(&timed), &timed, "k", true, 0, 0);
-        assert!(!call.leases(&timed));
+        // A policy with a hedge grants no lease; one with a timeout does, and a call started
+        // admitted later is cut when the call that granted it was: the sooner of the two.
+        let hedged = Policy { hedge: Some(HedgeSettings::default()), ..Policy::default() };
+        let (call, _) = Call::start_from(&mut Engine::with_defaults(&hedged), &hedged, "k", true, 0, 0);
+        assert!(!call.leases(&hedged));
+        for (attempt, deadline, cut, bound) in [
+            (Some(100), None, 100, false),
+            (None, Some(80), 80, true),
+            (Some(100), Some(80), 80, true),
+            (Some(60), Some(80), 60, false),
+        ] {
+            let timed = Policy { attempt_timeout_ms: attempt, timeout_ms: deadline, ..Policy::default() };
+            let mut engine = Engine::with_defaults(&timed);
+            let (call, action) = Call::start_from(&mut engine, &timed, "k", true, 5, 5);
+            assert!(call.leases(&timed), "{attempt:?} {deadline:?}");
+            let sent = Action::Send { attempt: 1, timeout_ms: Some(cut), deadline_bound: bound };
+            assert_eq!(action, sent);
+            let place = engine.place("k", &timed);
+            assert_eq!(Call::start_admitted(&mut engine, &timed, place, true, 900).1, sent);
+        }
     }
     /// The same history on two engines, each leased success recorded one way on the first
     /// (started admitted, then its outcome) and the other on the second (in one step): the
@@ -853,6 +870,13 @@ mod tests {
         let policies = [
             Policy { breaker: Some(breaker), ..Policy::default() },
             Policy { pacer: Some(PacerSettings::default()), max_attempts: 2, ..Policy::default() },
+            // Timed (leased since timeouts lease too); a 2xx at any time still settles it.
+            Policy {
+                timeout_ms: Some(12),
+                attempt_timeout_ms: Some(8),
+                breaker: Some(breaker),
+                ..Policy::default()
+            },
         ];
         let storm = StormSettings { ratio: 0.2, window_ms: 100, minimum_attempts: 3 };
         let defaults = Policy { storm: Some(storm), ..Policy::default() };
@@ -867,7 +891,7 @@ mod tests {
             let r = rng.next_u64();
             now = if r % 17 == 0 { now.saturating_sub(r % 30) } else { now + r % 7 };
             let key = ["a", "b", "c"][(r >> 8) as usize % 3];
-            let policy = &policies[(r >> 12) as usize % 2];
+            let policy = &policies[(r >> 12) as usize % policies.len()];
             let status = [200, 204, 299][(r >> 16) as usize % 3];
             if (r >> 20) % 3 == 0 {
                 // A call through the core on both: a failure, maybe retried, then settled.

@@ -12,8 +12,9 @@ export const TEXT_KEY = 0, TEXT_METHOD = 1, TEXT_ERROR = 0, TEXT_EVENT_KEY = 1;
 export const SEND = 0, RETRY = 1, SETTLE_LAST = 2, SETTLE_DEADLINE = 3, SETTLE_CIRCUIT_OPEN = 4;
 export const SEND_HEDGED = 7, PENDING = 8, SEND_TIMED = 10, MISUSE = 6;
 // `start` may answer SEND_LEASED: SEND, and a lease on the call's key with its options (see
-// driver.js's `run`). `response` takes LEASED + the options' place for a call sent under one.
-export const SEND_LEASED = 11, LEASED = 0x80000000;
+// driver.js's `run`); SEND_LEASED_TIMED: SEND_TIMED, and a lease whose calls are each cut
+// after that timeout. `response` takes LEASED + the options' place for a call sent under one.
+export const SEND_LEASED = 11, SEND_LEASED_TIMED = 12, LEASED = 0x80000000;
 // `start`'s flags: Idempotency-Key; a body that can be sent again; sent already, under a lease.
 export const START_IDEMPOTENCY_KEY = 1, START_REPLAYABLE = 2, START_ADMITTED = 4;
 export const isSend = (action) => action === SEND || action === SEND_TIMED;

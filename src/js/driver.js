@@ -14,8 +14,8 @@ import { encodeOptions } from "./encode.js";
 import { keptOptions } from "./kept-options.js";
 import { runHedged } from "./hedge.js";
 import * as H from "./codes.js";
-import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, REFUSED, DEFAULTS_PLACE, UNKEPT, isSend } from "./codes.js";
-import { SEND_LEASED, LEASED, MISUSE, START_IDEMPOTENCY_KEY, START_REPLAYABLE, START_ADMITTED } from "./codes.js";
+import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, SEND_TIMED, REFUSED, DEFAULTS_PLACE, UNKEPT, isSend } from "./codes.js";
+import { SEND_LEASED, SEND_LEASED_TIMED, LEASED, MISUSE, START_IDEMPOTENCY_KEY, START_REPLAYABLE, START_ADMITTED } from "./codes.js";
 
 export { CircuitOpenError };
 
@@ -185,10 +185,12 @@ export function createRetryFetch(defaults) {
     throw new TypeError(instance.text(H.TEXT_ERROR)); // names the bad option
   }
   let seeded = false;
-  // The core's lease (see run): the options' place and the key it holds for, if any.
+  // The core's lease (see run): the options' place and the key it holds for, if any, and
+  // the timeout each call sent under it gets (-1: none).
   const NO_LEASE = -1;
   let leasePlace = NO_LEASE;
   let leaseKey = null;
+  let leaseTimeout = -1;
   const leasedOut = new Uint32Array(DEFAULTS_PLACE + 1); // calls out under a lease, by place
   const kept = keptOptions(instance, (place) => {
     // A place may take new options only while no call sent under a lease needs its policy.
@@ -301,12 +303,13 @@ export function createRetryFetch(defaults) {
   // more (about 60 ns a call here); every other call, and any attempt after the first, goes
   // through `runFrom`'s loop.
   //
-  // Leases: when `start` answers SEND_LEASED for such a call, the core says that calls like
-  // it (the same key and options) would be sent with nothing more to decide while no failure
-  // is reported: its breaker is closed, and the options set no timeout and do not hedge. The
-  // next ones then go out without a slot or any crossing (`sendFirst`), and a 2xx is reported
-  // as the whole call in one. Any other outcome reported ends the lease, as do new options
-  // taking its place.
+  // Leases: when `start` answers SEND_LEASED (or SEND_LEASED_TIMED) for such a call, the
+  // core says that calls like it (the same key and options) would be sent with nothing more
+  // to decide while no failure is reported: its breaker is closed, the options do not hedge,
+  // and each first attempt is cut after the same timeout, if any. The next ones then go out
+  // without a slot or any crossing (`sendFirst`), and a 2xx is reported as the whole call in
+  // one. Any other outcome reported (a timeout too) ends the lease, as do new options taking
+  // its place.
   function run(place, input, callInit, hooks) {
     let call;
     let action; // none yet while a stream body is to be read first
@@ -316,16 +319,17 @@ export function createRetryFetch(defaults) {
       const began = Date.now();
       call = describeCall(input, callInit, hooks, began);
       plain = call.stream === undefined && !hooks.onAttempt;
-      if (plain && place === leasePlace && call.key === leaseKey) return sendFirst(call, place);
+      if (plain && place === leasePlace && call.key === leaseKey) return sendFirst(call, place, leaseTimeout);
       id = call.id = kept.open(place);
       if (id === REFUSED) throw new TypeError(instance.text(H.TEXT_ERROR));
       if (call.stream === undefined) {
         action = start(id, call.key, call.method, flagsOf(call), began, began);
-        if (action === SEND_LEASED) {
-          action = SEND;
+        if (action === SEND_LEASED || action === SEND_LEASED_TIMED) {
+          action = action === SEND_LEASED ? SEND : SEND_TIMED;
           if (plain && place !== UNKEPT) {
             leasePlace = place;
             leaseKey = call.key;
+            leaseTimeout = action === SEND ? -1 : instance.get(H.GET_PARAM, id);
           }
         }
       }
@@ -339,23 +343,29 @@ export function createRetryFetch(defaults) {
   }
 
   // The first attempt of a plain call (see run): in its slot (`place` NO_LEASE), or sent
-  // under the lease of the options at `place`, with no slot. A 2xx from the platform's
-  // Response that settles the call ends it here, in one crossing: the core closes the slot
-  // with the report, or records the leased call whole and says whether the lease goes on.
-  // Anything else goes on in runFrom from what fetch gave (a leased call in a slot opened
-  // now, as a call the core admitted when it was sent).
-  async function sendFirst(call, place) {
+  // under the lease of the options at `place`, with no slot, and cut after `timeoutMs` when
+  // the lease says so (attempt() then runs it). A 2xx from the platform's Response that
+  // settles the call ends it here, in one crossing: the core closes the slot with the report,
+  // or records the leased call whole and says whether the lease goes on. Anything else goes
+  // on in runFrom from what fetch gave (a leased call in a slot opened now, as a call the core
+  // admitted when it was sent).
+  async function sendFirst(call, place, timeoutMs = -1) {
     const leased = place !== NO_LEASE;
     const fetchFn = call.hooks.fetch || globalThis.fetch;
     let answer;
     let kind = FULFILLED;
     if (leased) leasedOut[place]++;
-    try {
-      const sent = fetchFn.call(globalThis, call.input, call.init);
-      answer = await (call.signal ? untilAborted(sent, call.signal) : sent);
-    } catch (error) {
-      answer = error;
-      kind = REJECTED;
+    if (timeoutMs >= 0) {
+      // Never rejects; classified already (RESPONSE for a Response-like).
+      [kind, answer] = await attempt(fetchFn, call.input, call.init, undefined, timeoutMs, call.signal, call.url);
+    } else {
+      try {
+        const sent = fetchFn.call(globalThis, call.input, call.init);
+        answer = await (call.signal ? untilAborted(sent, call.signal) : sent);
+      } catch (error) {
+        answer = error;
+        kind = REJECTED;
+      }
     }
     const at = Date.now();
     if (leased) {
@@ -366,7 +376,7 @@ export function createRetryFetch(defaults) {
       kind = ABORTED;
       answer = call.signal.reason;
     }
-    if (kind === FULFILLED && answer instanceof Response) {
+    if ((kind === FULFILLED || kind === RESPONSE) && answer instanceof Response) {
       const status = answer.status;
       if (isSuccessStatus(status)) {
         const action = instance.response(leased ? LEASED + place : call.id, status, call.began, at);
@@ -385,7 +395,7 @@ export function createRetryFetch(defaults) {
         start(call.id, call.key, call.method, flagsOf(call) | START_ADMITTED, call.began, at);
       } catch (error) {
         instance.close(call.id, Date.now());
-        if (kind === FULFILLED && isResponse(answer)) discard(answer);
+        if ((kind === FULFILLED || kind === RESPONSE) && isResponse(answer)) discard(answer);
         throw error;
       }
     }
@@ -410,7 +420,9 @@ export function createRetryFetch(defaults) {
         [call.replayable, call.body] = await untilStopped(
           (stop) => bufferBody(call.stream, instance.get(H.GET_REPLAY_LIMIT, id), stop), signal, deadlineOf(id, began));
         action = start(id, key, call.method, flagsOf(call), began, Date.now());
-        if (action === SEND_LEASED) action = SEND; // a stream body: not a call to lease
+        // A stream body: not a call to lease.
+        if (action === SEND_LEASED) action = SEND;
+        else if (action === SEND_LEASED_TIMED) action = SEND_TIMED;
       }
       const body = call.body;
       if (action === SEND_HEDGED) {

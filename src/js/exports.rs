@@ -10,7 +10,7 @@
 //! | `openAt` | a place `open` kept a policy at, or DEFAULTS_PLACE 8 (a call with no `init.retry`) | `open` with no bytes to pass or check: a slot id, or ERROR for an empty place |
 //! | `setText` | TEXT_KEY 0 / TEXT_METHOD 1, a string | the key the next `start` is for (driver.js sends it only when it changes); the method of a `start` given OTHER_METHOD |
 //! | `text` | TEXT_ERROR 0 / TEXT_EVENT_KEY 1 | the last option error's message, naming the option; the key of the event `nextEvent` took |
-//! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), flags (START_IDEMPOTENCY_KEY 1, START_REPLAYABLE 2, START_ADMITTED 4: the first attempt went out already under a lease, so the breaker is not asked), began, now | action code (SEND_LEASED 11: SEND, and a lease, below) |
+//! | `start` | slot, method code (METHODS' index, or OTHER_METHOD), flags (START_IDEMPOTENCY_KEY 1, START_REPLAYABLE 2, START_ADMITTED 4: the first attempt went out already under a lease, so the breaker is not asked), began, now | action code (SEND_LEASED 11: SEND, and a lease; SEND_LEASED_TIMED 12: SEND_TIMED, and a lease; below) |
 //! | `outcome` | slot, kind (0 response, 1 network, 2 timeout), status, four wait headers, now, random or NaN | action code |
 //! | `response` | slot, status, began (read only for LEASED), now | `outcome` for a 2xx response (no headers, no random number); a call that is not hedged and settles with it (SETTLE_LAST) is closed too, so no `close` follows. For LEASED + a place, a 2xx of a call sent under a lease: SEND_LEASED (recorded; the lease goes on), SETTLE_LAST (recorded; it ends) or MISUSE (a status the policy retries: nothing recorded, start the call admitted) |
 //! | `act` | ACT_RESUME 0 / ACT_DECLINE 1 / ACT_ABORT 2 / ACT_HEDGE 3, slot, now | action code (ACT_HEDGE: the hedge delay passed; SEND or NO_HEDGE) |
@@ -42,12 +42,14 @@
 //! phase: a driver bug), SEND_TIMED 10 (send, cut after GET_PARAM's timeout). A SEND needs no
 //! GET_PARAM: most calls have no timeout and ask nothing more.
 //!
-//! Leases: `start` answers SEND_LEASED instead of SEND for a call whose policy sets no timeout
-//! and does not hedge, sent with the breaker closed (or with none): calls to the same key with
-//! the same policy would be sent alike while the breaker stays closed, so driver.js sends them
-//! without `openAt` or `start` until it reports a failure (`outcome` with anything but a 2xx),
-//! or new options take the policy's place. Each such call's 2xx is then one `response` with
-//! LEASED; anything else opens a slot and starts with START_ADMITTED, then goes on as usual.
+//! Leases: `start` answers SEND_LEASED instead of SEND (SEND_LEASED_TIMED instead of SEND_TIMED)
+//! for a call whose policy does not hedge, sent with the breaker closed (or with none): calls
+//! to the same key with the same policy would be sent alike while the breaker stays closed,
+//! each cut after the same timeout (GET_PARAM, read once), so driver.js sends them without
+//! `openAt` or `start` until it reports a failure (`outcome` with anything but a 2xx, a
+//! timeout included), or new options take the policy's place. Each such call's 2xx is then
+//! one `response` with LEASED; anything else opens a slot and starts with START_ADMITTED, then
+//! goes on as usual.
 //!
 //! Hedged calls (SPEC 9): `start` answers SEND_HEDGED 7 instead of SEND for a call whose
 //! policy hedges and whose request may be sent again, so a call without `hedge` never asks
@@ -89,6 +91,8 @@ const SEND_TIMED: u32 = 10;
 /// may go out without `open` or `start` until a failure is reported, each 2xx then reported
 /// by `response` with LEASED and the policy's place in place of a slot.
 const SEND_LEASED: u32 = 11;
+/// `start`: SEND_TIMED, and a lease whose calls are each cut after that timeout.
+const SEND_LEASED_TIMED: u32 = 12;
 /// `response`'s slot bit for a call sent under a lease (the rest: the policy's place).
 const LEASED: u32 = 0x8000_0000;
 /// `start`'s flags: the request has an Idempotency-Key; its body can be sent again; its
@@ -274,6 +278,7 @@ impl Instance {
         let answer = match code(action) {
             SEND | SEND_TIMED if call.is_hedged() => SEND_HEDGED,
             SEND if flags & START_ADMITTED == 0 && call.leases(&policy) => SEND_LEASED,
+            SEND_TIMED if flags & START_ADMITTED == 0 && call.leases(&policy) => SEND_LEASED_TIMED,
             other => other,
         };
         if let Some(slot) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
@@ -968,7 +973,7 @@ mod tests {
         assert!(instance.slot(id).is_none(), "closed with its response");
         assert_eq!(instance.stat(3), 1.0);
         let timed = instance.open(&one_number("timeoutMs", 500.0), NOWHERE);
-        assert_eq!(start(&mut instance, timed, "k", "GET", 2.0), SEND_TIMED);
+        assert_eq!(start(&mut instance, timed, "k", "GET", 2.0), SEND_LEASED_TIMED);
         assert_eq!(instance.param(timed), 500.0);
         assert_eq!(instance.response(timed, 503, 2.0, 3.0), RETRY, "a 503 keeps the call open");
         assert!(instance.slot(timed).is_some());
@@ -1025,14 +1030,17 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn no_lease_for_a_timeout_a_probe_or_an_admitted_start() {
+    fn a_timed_lease_says_its_timeout_and_none_for_a_probe_or_an_admitted_start() {
         let mut instance = Instance::new();
-        let timed = instance.open(&one_number("attemptTimeoutMs", 500.0), NOWHERE);
-        assert_eq!(start(&mut instance, timed, "k", "GET", 0.0), SEND_TIMED);
-        instance.close(timed, 0.0);
-        let deadline = instance.open(&one_number("timeoutMs", 500.0), NOWHERE);
-        assert_eq!(start(&mut instance, deadline, "k", "GET", 0.0), SEND_TIMED);
-        instance.close(deadline, 0.0);
+        for option in ["attemptTimeoutMs", "timeoutMs"] {
+            let timed = instance.open(&one_number(option, 500.0), NOWHERE);
+            assert_eq!(start(&mut instance, timed, "k", "GET", 0.0), SEND_LEASED_TIMED, "{option}");
+            assert_eq!(instance.param(timed), 500.0, "{option}: each leased call is cut after it");
+            instance.close(timed, 0.0);
+            let admitted = instance.open(&one_number(option, 500.0), NOWHERE);
+            assert_eq!(instance.start(admitted, 0, START_ADMITTED, 0.0, 0.0), SEND_TIMED);
+            instance.close(admitted, 0.0);
+        }
         for at in 0..10 {
             let id = instance.open(&[0], NOWHERE);
             start(&mut instance, id, "k", "GET", f64::from(at));

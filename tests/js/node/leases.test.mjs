@@ -24,6 +24,13 @@ function countStarts(retryFetch) {
   return counter;
 }
 
+// Fails the test rather than hanging it when a call that should be cut is not.
+function within(promise, ms) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function read(promise) {
   const res = await promise;
   await res.arrayBuffer();
@@ -34,23 +41,29 @@ describe("leases", () => {
   test("calls after a 2xx skip the core's start, and count as the same calls made one by one", async () => {
     const path = uniquePath("lease");
     const leased = createRetryFetch({ budget: false });
-    // attemptTimeoutMs: every call asks the core (no lease), otherwise the same policy.
-    const asked = createRetryFetch({ budget: false, attemptTimeoutMs: 60000 });
+    const timed = createRetryFetch({ budget: false, attemptTimeoutMs: 60000 });
+    // onAttempt: every call asks the core (no lease), otherwise the same policy.
+    const asked = createRetryFetch({ budget: false, onAttempt() {} });
     const leasedStarts = countStarts(leased);
+    const timedStarts = countStarts(timed);
     const askedStarts = countStarts(asked);
     for (let i = 0; i < 20; i++) {
       assert.equal((await read(leased(srv.url(path)))).status, 200);
+      assert.equal((await read(timed(srv.url(path)))).status, 200);
       assert.equal((await read(asked(srv.url(path)))).status, 200);
     }
     assert.equal(leasedStarts.starts, 1, "only the first call starts in the core");
-    assert.equal(askedStarts.starts, 20, "a policy with a timeout is never leased");
+    assert.equal(timedStarts.starts, 1, "a timeout is leased too");
+    assert.equal(askedStarts.starts, 20, "a call with onAttempt is never leased");
     const counts = (rf) => {
       const { calls, attempts, retries, successes, failures, breakerRejections, budgetDenials } = rf.stats();
       return { calls, attempts, retries, successes, failures, breakerRejections, budgetDenials };
     };
     assert.deepEqual(counts(leased), counts(asked));
+    assert.deepEqual(counts(timed), counts(asked));
     assert.equal(counts(leased).successes, 20);
     assert.deepEqual(leased.breaker(srv.origin), asked.breaker(srv.origin));
+    assert.deepEqual(timed.breaker(srv.origin), asked.breaker(srv.origin));
     assert.ok(leased.stats().latencyMs.p99 > 0, "latency recorded");
   });
 
@@ -108,30 +121,69 @@ describe("leases", () => {
     assert.equal(srv.requests(slow).length, 4);
   });
 
-  test("a call sent under a lease with the caller's signal rejects as soon as it aborts, even with a fetch that ignores the signal; the late response is released", async () => {
-    let calls = 0;
-    let cancelled = false;
-    // Answers the first call at once, the next after 300 ms whatever its signal says.
-    const fetch = () => {
-      if (++calls === 1) return Promise.resolve(new Response("first"));
-      const body = new ReadableStream({ cancel: () => void (cancelled = true) });
-      return new Promise((resolve) => setTimeout(() => resolve(new Response(body)), 300));
-    };
-    const rf = createRetryFetch({ fetch, budget: false });
+  for (const [what, options] of [["", {}], [" timed", { attemptTimeoutMs: 5000 }]]) {
+    test(`a call sent under a${what} lease with the caller's signal rejects as soon as it aborts, even with a fetch that ignores the signal; the late response is released`, async () => {
+      let calls = 0;
+      let cancelled = false;
+      // Answers the first call at once, the next after 300 ms whatever its signal says.
+      const fetch = () => {
+        if (++calls === 1) return Promise.resolve(new Response("first"));
+        const body = new ReadableStream({ cancel: () => void (cancelled = true) });
+        return new Promise((resolve) => setTimeout(() => resolve(new Response(body)), 300));
+      };
+      const rf = createRetryFetch({ fetch, budget: false, ...options });
+      const starts = countStarts(rf);
+      const signal = new AbortController().signal; // a server's long-lived signal
+      assert.equal((await read(rf("http://127.0.0.1:9/a", { signal }))).status, 200);
+      const controller = new AbortController();
+      const out = rf("http://127.0.0.1:9/a", { signal: controller.signal });
+      assert.equal(starts.starts, 1, "sent under the lease");
+      const t0 = performance.now();
+      setTimeout(() => controller.abort(new Error("stop")), 20);
+      await assert.rejects(out, /stop/);
+      assert.ok(performance.now() - t0 < 250, "rejected at the abort, not when fetch answered (nor at a timeout)");
+      const { calls: n, successes, failures } = rf.stats();
+      assert.deepEqual({ n, successes, failures }, { n: 2, successes: 1, failures: 1 });
+      for (let i = 0; i < 50 && !cancelled; i++) await sleep(10);
+      assert.ok(cancelled, "the response that came after the abort had its body cancelled");
+    });
+  }
+
+  test("a call sent under a timed lease is cut after its attempt timeout and retried; the timeout ends the lease", async () => {
+    const path = uniquePath("lease-timed");
+    const rf = createRetryFetch({ ...FAST, attemptTimeoutMs: 150, maxAttempts: 2 });
     const starts = countStarts(rf);
-    const signal = new AbortController().signal; // a server's long-lived signal
-    assert.equal((await read(rf("http://127.0.0.1:9/a", { signal }))).status, 200);
-    const controller = new AbortController();
-    const out = rf("http://127.0.0.1:9/a", { signal: controller.signal });
-    assert.equal(starts.starts, 1, "sent under the lease");
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, [{ hang: true }, { status: 200, body: "second" }]);
     const t0 = performance.now();
-    setTimeout(() => controller.abort(new Error("stop")), 20);
-    await assert.rejects(out, /stop/);
-    assert.ok(performance.now() - t0 < 250, "rejected at the abort, not when fetch answered");
-    const { calls: n, successes, failures } = rf.stats();
-    assert.deepEqual({ n, successes, failures }, { n: 2, successes: 1, failures: 1 });
-    for (let i = 0; i < 50 && !cancelled; i++) await sleep(10);
-    assert.ok(cancelled, "the response that came after the abort had its body cancelled");
+    const res = await read(within(rf(srv.url(path)), 3000)); // under the lease
+    const took = performance.now() - t0;
+    assert.equal(res.status, 200);
+    assert.ok(took >= 140 && took < 1500, `cut after about 150 ms (took ${took.toFixed(0)})`);
+    assert.equal(srv.requests(path).length, 3);
+    const { calls, attempts, retries, successes, failures } = rf.stats();
+    assert.deepEqual({ calls, attempts, retries, successes, failures }, { calls: 2, attempts: 3, retries: 1, successes: 2, failures: 0 });
+    assert.equal(starts.starts, 2, "the timed-out call went on in the core, admitted");
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    assert.equal(starts.starts, 3, "the timeout ended the lease: the next call asks again");
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    assert.equal(starts.starts, 3, "and is granted it again");
+  });
+
+  test("a call sent under a lease with a deadline rejects with a TimeoutError at the deadline", async () => {
+    const path = uniquePath("lease-deadline");
+    const rf = createRetryFetch({ ...FAST, timeoutMs: 150, maxAttempts: 3 });
+    const starts = countStarts(rf);
+    assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, [{ hang: true }]);
+    const t0 = performance.now();
+    await assert.rejects(within(rf(srv.url(path)), 3000), (e) => e.name === "TimeoutError");
+    const took = performance.now() - t0;
+    assert.ok(took >= 140 && took < 1500, `at the deadline (took ${took.toFixed(0)})`);
+    assert.equal(starts.starts, 2);
+    assert.equal(srv.requests(path).length, 2, "no retry after the deadline");
+    const { calls, successes, failures } = rf.stats();
+    assert.deepEqual({ calls, successes, failures }, { calls: 2, successes: 1, failures: 1 });
   });
 
   test("a call sent under a lease is recorded for its own key when another key was used meanwhile", async () => {
