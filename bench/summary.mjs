@@ -60,9 +60,21 @@ if (lean) {
   rows.push(["Node: library's own ns per call (a stub fetch resolving one prebuilt Response), at or below the cheapest peers", `${peers.join(", ")}`,
     `${ours.map((n) => `${n} ${lean[n].toFixed(0)} ns`).join(", ")}; ${peers.map((p) => `${p} ${lean[p].toFixed(0)}`).join(", ")}`,
     verdict(ours.every((n) => lean[n] <= cheapest))]);
+  // The README's first per-call example sets timeoutMs: beside the peers with a timeout each.
+  const timed = "retryFetch, timeoutMs per call (timed)";
+  const timedPeers = Object.keys(lean).filter((n) => n.endsWith("(timed)") && !n.startsWith("retryFetch") && !n.startsWith("stub"));
+  if (lean[timed] != null && timedPeers.length) {
+    const floor = lean["stub fetch with a deadline (timed)"];
+    rows.push(["Node: own ns per call with a timeout (the README's per-call timeoutMs), at or below the peers with theirs", `${timedPeers.length} peers`,
+      `${lean[timed].toFixed(0)} ns; ${timedPeers.map((p) => `${p.replace(" (timed)", "")} ${lean[p].toFixed(0)}`).join(", ")}${floor != null ? `; a bare deadline (AbortController + timer) ${floor.toFixed(0)}` : ""}`,
+      verdict(timedPeers.every((p) => lean[timed] <= lean[p]))]);
+  }
 }
 const w = read("workerd-overhead");
-if (w) rows.push(["workerd: retryFetch / fetch", "<= 1.02×", `${w.ratio.toFixed(3)}× (IQR ${w.iqr.map((x) => x.toFixed(3)).join(" – ")})`, verdict(w.ratio <= 1.02)]);
+if (w) {
+  const cpu = w.cpuRatio != null ? `; workerd's CPU ${w.cpuRatio.toFixed(3)}×, ${w.cpuDiffUs.toFixed(1)} ± ${w.cpuDiffSe.toFixed(1)} µs a request more` : "";
+  rows.push(["workerd: retryFetch / fetch", "<= 1.02×", `${w.ratio.toFixed(3)}× (IQR ${w.iqr.map((x) => x.toFixed(3)).join(" – ")}); Node's hrtime ${w.hrRatio?.toFixed(3)}×${cpu}`, verdict(w.ratio <= 1.02)]);
+}
 const z = read("size");
 if (z) {
   const kb = (n) => (n / 1024).toFixed(1);

@@ -4,11 +4,21 @@
 // DecompressionStream would do the work, but only asynchronously, which would need a
 // top-level await or an init call. Trusted input only: it decodes what build-pkg.sh made.
 
-// Lengths and distances: base values and extra bits, symbols 257..285 and 0..29.
-const LENGTH_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-const LENGTH_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DIST_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
-const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+// Lengths and distances: base values and extra bits, symbols 257..285 and 0..29 (RFC 1951
+// 3.2.5), computed: each base is the last plus the range its extra bits cover.
+const LENGTH_BASE = [], LENGTH_EXTRA = [], DIST_BASE = [], DIST_EXTRA = [];
+for (let i = 0, base = 3; i < 29; i++) {
+  const extra = i < 8 || i > 27 ? 0 : (i >> 2) - 1;
+  LENGTH_EXTRA.push(extra);
+  LENGTH_BASE.push(i === 28 ? 258 : base);
+  base += 1 << extra;
+}
+for (let i = 0, base = 1; i < 30; i++) {
+  const extra = i < 4 ? 0 : (i >> 1) - 1;
+  DIST_EXTRA.push(extra);
+  DIST_BASE.push(base);
+  base += 1 << extra;
+}
 // The order in which a dynamic block gives the code lengths of the code-length alphabet.
 const CLEN_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 

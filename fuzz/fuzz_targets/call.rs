@@ -19,7 +19,7 @@
 //!   `is_refusing` agrees with `admit`; the storms counted are the storm events reported, each
 //!   entered and left as SPEC 8's rule says;
 //! - leases: a call started as usual grants one only with the breaker closed (or none) and a
-//!   policy that does not hedge, and its first attempt is cut after the sooner of the policy's
+//!   policy that neither hedges nor retries a 2xx, and its first attempt is cut after the sooner of the policy's
 //!   two timeouts (what every call sent under the lease gets); a call started admitted (sent
 //!   under a lease) sends its first attempt whatever the breaker says.
 #![no_main]
@@ -418,6 +418,7 @@ impl Harness {
                     let closed = p.breaker.is_none() || self.key_view(key, &p).0.state == StateName::Closed;
                     assert!(admitted || closed, "a lease granted with the breaker not closed");
                     assert!(p.hedge.is_none(), "a lease granted to a hedging policy");
+                    assert!((200..300).all(|s| !p.retry_on.contains(s)), "a lease granted to a policy retrying a 2xx");
                     // Every call sent under it is cut after the timeout this one got: the
                     // sooner of the per-attempt timeout and the deadline, from the start.
                     // (The deadline saturates at u64::MAX for the fuzzer's far clocks.)

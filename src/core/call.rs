@@ -250,12 +250,14 @@ impl Call {
     /// would be admitted alike and sent with nothing more to ask. A timeout does not stand in
     /// the way: a first attempt sent when its call begins is always cut at the same time, the
     /// per-attempt timeout or the deadline, whichever is sooner (this call's `Send` says which),
-    /// and a timeout is a failure reported like any other. Its outcome is then reported through
-    /// [`Call::start_admitted`].
+    /// and a timeout is a failure reported like any other. Nor does a policy that retries a
+    /// 2xx get one: driver.js records a leased 2xx later, in a burst, by which time its call
+    /// has been answered. Its outcome is then reported through [`Call::start_admitted`].
     pub fn leases(&self, policy: &Policy) -> bool {
         self.attempts == 1
             && matches!(self.phase, Phase::InFlight { probe: None, .. })
             && policy.hedge.is_none()
+            && !policy.retry_on.has_success()
     }
 
     pub fn attempts(&self) -> u32 {
@@ -791,7 +793,7 @@ pub fn is_success(outcome: Outcome, policy: &Policy) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::core::policy::BreakerSettings;
+    use crate::core::policy::{BreakerSettings, StatusSet};
 
     #[test]
     fn a_call_started_late_keeps_the_deadline_of_when_it_began() {
@@ -841,6 +843,13 @@ mod tests {
         let hedged = Policy { hedge: Some(HedgeSettings::default()), ..Policy::default() };
         let (call, _) = Call::start_from(&mut Engine::with_defaults(&hedged), &hedged, "k", true, 0, 0);
         assert!(!call.leases(&hedged));
+        // Nor one that retries a 2xx, at either end of the range; a 199 or a 300 is no 2xx.
+        for (status, leases) in [(200, false), (299, false), (199, true), (300, true)] {
+            let retrying = Policy { retry_on: StatusSet::from_slice(&[status, 503]), ..Policy::default() };
+            let (call, _) =
+                Call::start_from(&mut Engine::with_defaults(&retrying), &retrying, "k", true, 0, 0);
+            assert_eq!(call.leases(&retrying), leases, "retryOn {status}");
+        }
         for (attempt, deadline, cut, bound) in [
             (Some(100), None, 100, false),
             (None, Some(80), 80, true),

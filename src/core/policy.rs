@@ -94,6 +94,11 @@ impl StatusSet {
     pub fn contains(&self, status: u16) -> bool {
         self.0.get(usize::from(status / 64)).is_some_and(|word| word & (1u64 << (status % 64)) != 0)
     }
+
+    /// Whether any 2xx (200-299) is in the set: bits 8.. of word 3 and ..=43 of word 4.
+    pub fn has_success(&self) -> bool {
+        self.0[3] >> 8 != 0 || self.0[4] & ((1u64 << 44) - 1) != 0
+    }
 }
 
 /// A list of method names, kept as one string of names each followed by a space: a policy

@@ -12,6 +12,7 @@ import { abortPromise } from "./signals.js";
 import { readInit, describeRequest, hasHeader } from "./request.js";
 import { encodeOptions } from "./encode.js";
 import { keptOptions } from "./kept-options.js";
+import { deferLeasedRecords } from "./leased-records.js";
 import { runHedged } from "./hedge.js";
 import * as H from "./codes.js";
 import { SEND, RETRY, SETTLE_LAST, SETTLE_DEADLINE, SETTLE_CIRCUIT_OPEN, SEND_HEDGED, SEND_TIMED, REFUSED, DEFAULTS_PLACE, UNKEPT, isSend } from "./codes.js";
@@ -215,6 +216,9 @@ export function createRetryFetch(defaults) {
   const listening = isFunction(events.onBreaker) || isFunction(events.onStorm);
   if (listening) instance.set(H.SET_LISTEN, 1, 0);
   const flush = listening ? () => emit(instance, events) : () => {};
+  // A leased call's 2xx is queued and recorded with others in a burst (leased-records.js),
+  // unless events are listened for: they would come late.
+  const recordLeased = listening ? null : deferLeasedRecords(instance, () => sentKey, () => (leasePlace = NO_LEASE));
 
   // Calls mostly repeat a URL, or its origin: remember the last one's. An origin the core
   // found written at a URL's start (`literal`) is the origin of any URL that starts with it
@@ -307,9 +311,9 @@ export function createRetryFetch(defaults) {
   // core says that calls like it (the same key and options) would be sent with nothing more
   // to decide while no failure is reported: its breaker is closed, the options do not hedge,
   // and each first attempt is cut after the same timeout, if any. The next ones then go out
-  // without a slot or any crossing (`sendFirst`), and a 2xx is reported as the whole call in
-  // one. Any other outcome reported (a timeout too) ends the lease, as do new options taking
-  // its place.
+  // without a slot or any crossing (`sendFirst`), and a 2xx is recorded as the whole call,
+  // with others in a burst. Any other outcome reported (a timeout too) ends the lease, as do
+  // new options taking its place.
   function run(place, input, callInit, hooks) {
     let call;
     let action; // none yet while a stream body is to be read first
@@ -345,8 +349,9 @@ export function createRetryFetch(defaults) {
   // The first attempt of a plain call (see run): in its slot (`place` NO_LEASE), or sent
   // under the lease of the options at `place`, with no slot, and cut after `timeoutMs` when
   // the lease says so (attempt() then runs it). A 2xx from the platform's Response that
-  // settles the call ends it here, in one crossing: the core closes the slot with the report,
-  // or records the leased call whole and says whether the lease goes on. Anything else goes
+  // settles the call ends it here: the core closes the slot with the report, in one crossing,
+  // or a leased call's record is queued, to be recorded whole with others (leased-records.js;
+  // the core then says whether the lease goes on). Anything else goes
   // on in runFrom from what fetch gave (a leased call in a slot opened now, as a call the core
   // admitted when it was sent).
   async function sendFirst(call, place, timeoutMs = -1) {
@@ -368,10 +373,7 @@ export function createRetryFetch(defaults) {
       }
     }
     const at = Date.now();
-    if (leased) {
-      leasedOut[place]--;
-      useKey(call.key);
-    }
+    if (leased) leasedOut[place]--;
     if (kind === REJECTED && call.signal && call.signal.aborted) {
       kind = ABORTED;
       answer = call.signal.reason;
@@ -379,6 +381,11 @@ export function createRetryFetch(defaults) {
     if ((kind === FULFILLED || kind === RESPONSE) && answer instanceof Response) {
       const status = answer.status;
       if (isSuccessStatus(status)) {
+        if (leased && recordLeased) {
+          recordLeased(place, call.key, status, call.began, at);
+          return answer;
+        }
+        if (leased) useKey(call.key);
         const action = instance.response(leased ? LEASED + place : call.id, status, call.began, at);
         if (leased ? action !== MISUSE : action === SETTLE_LAST) {
           if (leased && action !== SEND_LEASED) leasePlace = NO_LEASE;

@@ -186,6 +186,54 @@ describe("leases", () => {
     assert.deepEqual({ calls, successes, failures }, { calls: 2, successes: 1, failures: 1 });
   });
 
+  test("2xx recorded later, in a burst, still count before the failures that follow them: the breaker stays closed", async () => {
+    const path = uniquePath("lease-burst");
+    const rf = createRetryFetch({ maxAttempts: 1, budget: false, breaker: { minimumRequests: 10, failureRatio: 0.5, openMs: 10000 } });
+    for (let i = 0; i < 20; i++) assert.equal((await read(rf(srv.url(path)))).status, 200);
+    srv.script(path, Array.from({ length: 10 }, () => ({ status: 503 })));
+    for (let i = 0; i < 10; i++) assert.equal((await read(rf(srv.url(path)))).status, 503);
+    const breaker = rf.breaker(srv.origin);
+    assert.deepEqual([breaker.state, breaker.successes, breaker.failures], ["closed", 20, 10], "10 failures of 30");
+  });
+
+  test("2xx recorded later go to their own key, and the core is given back the key it was given", async () => {
+    const path = uniquePath("lease-rekey");
+    const rf = createRetryFetch({ budget: false });
+    assert.equal((await read(rf(srv.url(path)))).status, 200); // a lease on srv's origin
+    srv.script(path, Array.from({ length: 5 }, () => ({ status: 200, delayMs: 150 })));
+    const out = Array.from({ length: 5 }, () => rf(srv.url(path))); // five out under it
+    await sleep(20);
+    assert.equal((await read(rf(second.url(path)))).status, 200); // the core's key: second's origin
+    for (const res of await Promise.all(out)) await res.arrayBuffer(); // their 2xx wait in the queue
+    // Options of its own: not under the lease. Its slot opens (the queue is recorded first,
+    // for srv's origin), then it starts for second's origin.
+    assert.equal((await read(rf(second.url(path), { retry: { maxAttempts: 2 } }))).status, 200);
+    assert.equal(rf.breaker(srv.origin).successes, 6);
+    assert.equal(rf.breaker(second.origin).successes, 2);
+  });
+
+  test("every method of the core is wrapped to record waiting 2xx first, and fits the wrapper (no accessor, at most nine arguments)", () => {
+    const instance = createRetryFetch()[INSTANCE];
+    const prototype = Object.getPrototypeOf(instance);
+    const names = Object.getOwnPropertyNames(prototype).filter((n) => n !== "constructor");
+    assert.ok(names.includes("response") && names.includes("start") && names.includes("get"));
+    for (const name of names) {
+      const { value, get, set } = Object.getOwnPropertyDescriptor(prototype, name);
+      assert.equal(get ?? set, undefined, `${name} is an accessor`);
+      assert.ok(value.length <= 9, `${name} takes ${value.length} arguments`);
+      assert.ok(Object.hasOwn(instance, name) && instance[name] !== value, `${name} is wrapped`);
+    }
+  });
+
+  test("options that retry a 2xx get no lease: each such response is retried as the options say", async () => {
+    const path = uniquePath("lease-2xx");
+    const rf = createRetryFetch({ ...FAST, retryOn: [200, 503], maxAttempts: 2 });
+    const starts = countStarts(rf);
+    for (let i = 0; i < 3; i++) assert.equal((await read(rf(srv.url(path)))).status, 200);
+    assert.equal(starts.starts, 3);
+    assert.equal(srv.requests(path).length, 6, "each 200 retried once");
+  });
+
   test("a call sent under a lease is recorded for its own key when another key was used meanwhile", async () => {
     const path = uniquePath("lease-keys");
     const rf = createRetryFetch({ budget: false });
